@@ -1,0 +1,1 @@
+"""The headless cluster service layer: connection, cache, view models, actions, metrics, audit."""

@@ -1,0 +1,1 @@
+"""A simulated edge cluster that speaks the Kubernetes REST API over HTTP."""

@@ -1,0 +1,169 @@
+"""Assemble and run one sandbox cluster: store, admission, RBAC, controllers, scenario, HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import importlib
+import inspect
+import logging
+import random
+from typing import Any
+
+from aiohttp import web
+
+from almtui.sandbox import admission, openapi
+from almtui.sandbox.auth import Authorizer
+from almtui.sandbox.clock import SimClock
+from almtui.sandbox.controllers.base import Context, Controller, Manager
+from almtui.sandbox.errors import ApiError
+from almtui.sandbox.resources import REGISTRY
+from almtui.sandbox.scenario import Scenario, node_object
+from almtui.sandbox.server import ApiServer, Hooks
+from almtui.sandbox.store import Store, ts
+from almtui.sandbox.tls import ServingCert, make_serving_cert
+
+log = logging.getLogger(__name__)
+
+# Controller modules, in the order their controllers run within one pass.
+CONTROLLER_MODULES = ("deployment", "replicaset", "rollouts", "scheduler", "kubelet", "nodes", "hpa",
+                      "tekton", "argocd", "events")
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def discover_controllers(ctx: Context, modules: tuple[str, ...] = CONTROLLER_MODULES) -> list[Controller]:
+    """Instantiate every Controller subclass defined in the listed modules, in definition order."""
+    out: list[Controller] = []
+    for mod_name in modules:
+        try:
+            mod = importlib.import_module(f"almtui.sandbox.controllers.{mod_name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"almtui.sandbox.controllers.{mod_name}":
+                continue  # an optional controller that is not part of this build
+            raise
+        for obj in vars(mod).values():
+            if (inspect.isclass(obj) and issubclass(obj, Controller) and obj is not Controller
+                    and obj.__module__ == mod.__name__ and not inspect.isabstract(obj)
+                    and not getattr(obj, "abstract", False)):
+                out.append(obj(ctx))
+    return out
+
+
+class Sandbox:
+    """One simulated cluster and its API server."""
+
+    def __init__(self, scenario: Scenario, *, seed: int = 1, speed: float = 1.0,
+                 options: dict[str, Any] | None = None) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.clock = SimClock(speed)
+        self.clock.freeze()  # frozen until start(): building is deterministic
+        self.rng = random.Random(seed)
+        self.store = Store(self.clock, random.Random(seed + 1))
+        admission.install(self.store)
+        token_rng = random.Random(seed + 2)
+        self.auth = Authorizer.from_scenario(scenario.users or None,
+                                             lambda: f"{token_rng.getrandbits(128):032x}")
+        opts = {**scenario.options, **(options or {})}
+        opts.setdefault("load", scenario.load)
+        opts.setdefault("flaky_nodes", {n["name"]: n["flaky"] for n in scenario.nodes if n.get("flaky")})
+        opts.setdefault("seed", seed)
+        self.ctx = Context(self.store, self.clock, self.rng, opts)
+        self.controllers = discover_controllers(self.ctx)
+        self.manager = Manager(self.ctx, self.controllers)
+        self.hooks = Hooks(logs=self.ctx.shared.get("logs"), metrics=self.ctx.shared.get("metrics"))
+        self.server = ApiServer(self.store, self.auth, self.hooks)
+        self._runner: web.AppRunner | None = None
+        self._task: asyncio.Task | None = None
+        self.tls: ServingCert | None = None
+        self.url = ""
+
+    # -- building -------------------------------------------------------------------------------
+
+    def build(self) -> None:
+        """Apply the scenario and settle it (clock frozen, deterministic)."""
+        now = ts(self.clock.now())
+        for crd in openapi.crd_objects(REGISTRY, now):
+            self.store.create("apiextensions.k8s.io/customresourcedefinitions", crd, keep_status=True)
+        for ns in dict.fromkeys((*SYSTEM_NAMESPACES, *self.scenario.namespaces)):
+            self.store.create("/namespaces", {"metadata": {"name": ns}})
+        for i, spec in enumerate(self.scenario.nodes):
+            node = node_object({"ip": f"10.42.0.{10 + i}", **spec})
+            self.store.create("/nodes", node, keep_status=True)
+        self.manager.resync()
+        self.manager.settle(30)
+        for obj in self.scenario.objects:
+            self.apply(obj)
+        self.manager.settle(self.scenario.settle)
+        for step in self.scenario.history:
+            self._history_step(step)
+            self.manager.settle(self.scenario.settle)
+
+    def apply(self, obj: dict) -> dict:
+        """Create one manifest through the normal write path (defaulting, validation)."""
+        res = REGISTRY.by_api_version_kind(obj["apiVersion"], obj["kind"])
+        if res is None:
+            raise ValueError(f"unknown kind {obj['apiVersion']}/{obj['kind']}")
+        return self.store.create(res.key, obj, keep_status="status" in obj)
+
+    def _history_step(self, step: dict) -> None:
+        """Roll a workload to new images, recording a change-cause: builds revision history."""
+        kind = step.get("kind", "Deployment")
+        key = "apps/deployments" if kind == "Deployment" else "argoproj.io/rollouts"
+        ns, name = step["namespace"], step["name"]
+
+        def roll(obj: dict) -> None:
+            for c in obj["spec"]["template"]["spec"]["containers"]:
+                if c["name"] in step.get("images", {}):
+                    c["image"] = step["images"][c["name"]]
+            if step.get("changeCause"):
+                obj["metadata"].setdefault("annotations", {})["kubernetes.io/change-cause"] = step["changeCause"]
+
+        self.store.mutate(key, ns, name, roll)
+
+    # -- serving --------------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve HTTPS (kubectl sends bearer tokens only over TLS) with a fresh CA."""
+        self.tls = make_serving_cert([host])
+        self._runner = web.AppRunner(self.server.app(), handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, shutdown_timeout=1.0, ssl_context=self.tls.ssl_context())
+        await site.start()
+        sock = site._server.sockets[0]  # type: ignore[union-attr]
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"https://{shown}:{bound}"
+        self.clock.thaw()
+        self._task = asyncio.create_task(self.manager.run())
+        return self.url
+
+    async def stop(self) -> None:
+        self.manager.stop()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, 2)
+        self.store.close_all_watches()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def kubeconfig(self, namespace: str = "default") -> dict:
+        """A kubeconfig with one context per user; `operator` is the current one."""
+        cluster = "almtui-sandbox"
+        users = list(self.auth.by_name.values())
+        return {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": cluster, "cluster": {
+                "server": self.url,
+                "certificate-authority-data": base64.b64encode(self.tls.ca_pem).decode()}}],
+            "users": [{"name": u.name, "user": {"token": u.token}} for u in users],
+            "contexts": [{"name": u.name, "context": {"cluster": cluster, "user": u.name, "namespace": namespace}}
+                         for u in users],
+            "current-context": "operator" if "operator" in self.auth.by_name else users[0].name,
+        }
+
+
+def create_or_ignore(store: Store, key: str, obj: dict) -> None:
+    with contextlib.suppress(ApiError):
+        store.create(key, obj)
