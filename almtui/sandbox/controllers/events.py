@@ -18,6 +18,7 @@ class EventRecorder:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._recent: dict[tuple, str] = {}
+        self._seq = 0  # keeps names unique when the clock is frozen (settling)
 
     def record(self, obj: Obj, type_: str, reason: str, message: str, component: str,
                host: str | None = None) -> None:
@@ -35,7 +36,8 @@ class EventRecorder:
                 ev["lastTimestamp"] = now
             if store.mutate("/events", ns, existing, bump) is not None:
                 return
-        name = f"{md.get('name')}.{int(self.ctx.clock.time() * 1e9):x}"
+        self._seq += 1
+        name = f"{md.get('name')}.{int(self.ctx.clock.time() * 1e9) + self._seq:x}"
         event = {
             "metadata": {"name": name, "namespace": ns},
             "involvedObject": {"kind": obj.get("kind"), "namespace": md.get("namespace"), "name": md.get("name"),
@@ -46,8 +48,7 @@ class EventRecorder:
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
             "reportingComponent": component, "reportingInstance": host or "",
         }
-        if md.get("namespace") is None:
-            event["involvedObject"].pop("namespace")
+        event["involvedObject"] = {k: v for k, v in event["involvedObject"].items() if v is not None}
         try:
             store.create("/events", event)
         except ApiError:
