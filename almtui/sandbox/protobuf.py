@@ -12,12 +12,19 @@ from typing import Any
 
 MAGIC = b"k8s\x00"
 
-# message name -> {field number: (json name, type)}; type is "string", "bool", "int" or a message name
+# message name -> {field number: (json name, type)}; type is "string", "bool", "int", "bytes", a message
+# name, "map:<value type>" (proto3 map entries: key = 1, value = 2) or "[]<type>" (repeated)
 SCHEMAS: dict[str, dict[int, tuple[str, str]]] = {
     "Unknown": {1: ("typeMeta", "TypeMeta"), 2: ("raw", "bytes"), 3: ("contentEncoding", "string"),
                 4: ("contentType", "string")},
     "TypeMeta": {1: ("apiVersion", "string"), 2: ("kind", "string")},
-    "ObjectMeta": {1: ("name", "string"), 2: ("generateName", "string"), 3: ("namespace", "string")},
+    "ObjectMeta": {1: ("name", "string"), 2: ("generateName", "string"), 3: ("namespace", "string"),
+                   11: ("labels", "map:string"), 12: ("annotations", "map:string"), 14: ("finalizers", "[]string")},
+    # k8s.io/api/core/v1/generated.proto (what `kubectl create namespace|configmap` sends)
+    "Namespace": {1: ("metadata", "ObjectMeta"), 2: ("spec", "NamespaceSpec")},
+    "NamespaceSpec": {1: ("finalizers", "[]string")},
+    "ConfigMap": {1: ("metadata", "ObjectMeta"), 2: ("data", "map:string"), 3: ("binaryData", "map:bytes64"),
+                  4: ("immutable", "bool")},
     # k8s.io/api/authorization/v1/generated.proto
     "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SelfSubjectAccessReviewSpec")},
     "SelfSubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes"),
@@ -27,7 +34,7 @@ SCHEMAS: dict[str, dict[int, tuple[str, str]]] = {
                            7: ("name", "string")},
     "NonResourceAttributes": {1: ("path", "string"), 2: ("verb", "string")},
 }
-KINDS = {"SelfSubjectAccessReview"}
+KINDS = {"SelfSubjectAccessReview", "Namespace", "ConfigMap"}
 
 
 class ProtobufError(ValueError):
@@ -74,7 +81,12 @@ def decode_message(buf: bytes, schema: str) -> dict[str, Any]:
         if num not in fields:
             continue
         name, typ = fields[num]
-        if typ == "string":
+        if typ.startswith("map:"):
+            entry = _map_entry(payload, typ[4:])
+            out.setdefault(name, {})[entry[0]] = entry[1]
+        elif typ.startswith("[]"):
+            out.setdefault(name, []).append(_scalar(payload, typ[2:]))
+        elif typ == "string":
             out[name] = payload.decode()
         elif typ == "bytes":
             out[name] = payload
@@ -82,9 +94,30 @@ def decode_message(buf: bytes, schema: str) -> dict[str, Any]:
             out[name] = bool(payload)
         elif typ == "int":
             out[name] = payload
+        elif typ == "bytes64":
+            out[name] = _scalar(payload, typ)
         else:
             out[name] = decode_message(payload, typ)
     return out
+
+
+def _scalar(payload: Any, typ: str) -> Any:
+    if typ == "string":
+        return payload.decode()
+    if typ == "bytes64":
+        import base64
+
+        return base64.b64encode(payload).decode()
+    if typ in SCHEMAS:
+        return decode_message(payload, typ)
+    return payload
+
+
+def _map_entry(payload: bytes, value_type: str) -> tuple[str, Any]:
+    SCHEMAS.setdefault("_Entry:" + value_type, {1: ("key", "string"), 2: ("value", value_type)})
+    entry = decode_message(payload, "_Entry:" + value_type)
+    value = entry.get("value", "" if value_type == "string" else None)
+    return entry.get("key", ""), value
 
 
 def decode_object(body: bytes) -> dict[str, Any]:

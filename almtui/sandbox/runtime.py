@@ -127,9 +127,9 @@ class Sandbox:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve HTTPS (kubectl sends bearer tokens only over TLS) with a fresh CA."""
         self.tls = make_serving_cert([host])
-        self._runner = web.AppRunner(self.server.app(), handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(self.server.app(), handle_signals=False, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, shutdown_timeout=1.0, ssl_context=self.tls.ssl_context())
+        site = web.TCPSite(self._runner, host, port, ssl_context=self.tls.ssl_context())
         await site.start()
         sock = site._server.sockets[0]  # type: ignore[union-attr]
         bound = sock.getsockname()[1]

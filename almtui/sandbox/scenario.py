@@ -36,12 +36,19 @@ class Scenario:
     load: dict[str, dict] = field(default_factory=dict)
     settle: float = 600.0
     options: dict[str, Any] = field(default_factory=dict)
+    include: list[str] = field(default_factory=list)  # fragment files whose objects/history/load are appended
 
 
-def _read(name_or_path: str) -> tuple[str, str]:
-    if name_or_path in BUILTIN:
+def _read(name_or_path: str, base: Any = None) -> tuple[str, str]:
+    if base is None and name_or_path in BUILTIN:
         ref = importlib_resources.files("almtui.sandbox") / "scenarios" / f"{name_or_path}.yaml"
         return ref.read_text(encoding="utf-8"), f"<builtin {name_or_path}>"
+    if base is not None:
+        ref = base / name_or_path
+        try:
+            return ref.read_text(encoding="utf-8"), str(ref)
+        except OSError as e:
+            raise ScenarioError(f"{ref}: cannot read included fragment: {e.strerror}") from None
     path = Path(name_or_path)
     if not path.exists():
         raise ScenarioError(f"scenario {name_or_path!r} is neither a built-in ({', '.join(BUILTIN)}) nor a file")
@@ -51,14 +58,31 @@ def _read(name_or_path: str) -> tuple[str, str]:
         raise ScenarioError(f"{path}: cannot read scenario: {e.strerror}") from None
 
 
-def load_scenario(name_or_path: str = "edge-retail") -> Scenario:
-    text, where = _read(name_or_path)
+def _yaml(text: str, where: str) -> Any:
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
         raise ScenarioError(f"{where}:{line} invalid YAML: {getattr(e, 'problem', e)}") from None
+
+
+def load_scenario(name_or_path: str = "edge-retail") -> Scenario:
+    """Load a built-in or file scenario, appending the objects, history and load of its includes."""
+    text, where = _read(name_or_path)
+    data = _yaml(text, where)
+    if isinstance(data, dict) and data.get("include"):
+        base = (importlib_resources.files("almtui.sandbox") / "scenarios" if name_or_path in BUILTIN
+                else Path(name_or_path).parent)
+        for frag in data["include"]:
+            ftext, fwhere = _read(frag, base)
+            fdata = _yaml(ftext, fwhere) or {}
+            if not isinstance(fdata, dict) or set(fdata) - {"objects", "history", "load", "namespaces"}:
+                raise ScenarioError(f"{fwhere}: a fragment may hold only objects, history, load and namespaces")
+            for k in ("objects", "history", "namespaces"):
+                data.setdefault(k, [])
+                data[k] = list(data[k]) + list(fdata.get(k) or [])
+            data.setdefault("load", {}).update(fdata.get("load") or {})
     return parse_scenario(data, where)
 
 

@@ -28,8 +28,8 @@ Obj = dict[str, Any]
 ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
 
 # Kinds whose metadata.generation tracks spec changes (custom resources are added by `custom`).
-GENERATION_KINDS = frozenset({"apps/deployments", "apps/replicasets", "autoscaling/horizontalpodautoscalers",
-                              "policy/poddisruptionbudgets", "/pods"})
+# (HPAs and pods got generation tracking only after 1.33, behind feature gates.)
+GENERATION_KINDS = frozenset({"apps/deployments", "apps/replicasets", "policy/poddisruptionbudgets"})
 # Deployments also bump generation when annotations change (registry/apps/deployment/strategy.go).
 ANNOTATION_GENERATION = frozenset({"apps/deployments"})
 
