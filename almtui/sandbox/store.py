@@ -30,6 +30,8 @@ ObjKey = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped
 # Kinds whose metadata.generation tracks spec changes (custom resources are added by `custom`).
 # (HPAs and pods got generation tracking only after 1.33, behind feature gates.)
 GENERATION_KINDS = frozenset({"apps/deployments", "apps/replicasets", "policy/poddisruptionbudgets"})
+# Status writes that may also change annotations (registry/apps/*/strategy.go status strategies).
+STATUS_KEEPS_ANNOTATIONS = frozenset({"apps/deployments", "apps/replicasets"})
 # Deployments also bump generation when annotations change (registry/apps/deployment/strategy.go).
 ANNOTATION_GENERATION = frozenset({"apps/deployments"})
 
@@ -292,6 +294,13 @@ class Store:
                 new["status"] = copy.deepcopy(obj["status"])
             else:
                 new.pop("status", None)
+            if key in STATUS_KEEPS_ANNOTATIONS:
+                # apps status strategies reset only spec and labels: the revision annotation is written this way
+                anns = md_in.get("annotations")
+                if anns:
+                    new["metadata"]["annotations"] = copy.deepcopy(anns)
+                else:
+                    new["metadata"].pop("annotations", None)
         else:
             new = copy.deepcopy(obj)
             new["apiVersion"] = res.group_version
