@@ -9,6 +9,7 @@ import importlib
 import inspect
 import logging
 import random
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -57,7 +58,10 @@ class Sandbox:
                  options: dict[str, Any] | None = None) -> None:
         self.scenario = scenario
         self.seed = seed
-        self.clock = SimClock(speed)
+        # Start in the past by the most the scenario can settle, then catch up to the wall clock after
+        # building, so timestamps look current to clients that compare them with their own clock.
+        budget = scenario.settle * (2 + len(scenario.history)) + 60
+        self.clock = SimClock(speed, start=datetime.now(UTC) - timedelta(seconds=budget))
         self.clock.freeze()  # frozen until start(): building is deterministic
         self.rng = random.Random(seed)
         self.store = Store(self.clock, random.Random(seed + 1))
@@ -99,6 +103,9 @@ class Sandbox:
         for step in self.scenario.history:
             self._history_step(step)
             self.manager.settle(self.scenario.settle)
+        lag = datetime.now(UTC).timestamp() - self.clock.time()
+        if lag > 0:
+            self.manager.advance(lag, step=5.0)
 
     def apply(self, obj: dict) -> dict:
         """Create one manifest through the normal write path (defaulting, validation)."""

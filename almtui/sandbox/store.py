@@ -272,7 +272,7 @@ class Store:
         return obj
 
     def update(self, key: str, obj: Obj, *, subresource: str | None = None, dry_run: bool = False,
-               check_rv: bool = True, force_status: bool = False) -> Obj:
+               check_rv: bool = True, force_status: bool = False, owned: bool = False) -> Obj:
         """PUT semantics. With a resourceVersion in the body, a stale one is a 409 Conflict.
 
         Writes to the main resource keep the stored status (for kinds with a status
@@ -288,10 +288,12 @@ class Store:
         want_rv = md_in.get("resourceVersion")
         if check_rv and want_rv and want_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(res, name)
+        own = (lambda v: v) if owned else copy.deepcopy  # owned: the caller hands over a private copy
         if subresource == "status":
-            new = copy.deepcopy(old)
+            # stored dicts are immutable, so the new object may share everything but metadata and status
+            new = {**old, "metadata": copy.deepcopy(old["metadata"])}
             if "status" in obj:
-                new["status"] = copy.deepcopy(obj["status"])
+                new["status"] = own(obj["status"])
             else:
                 new.pop("status", None)
             if key in STATUS_KEEPS_ANNOTATIONS:
@@ -302,7 +304,7 @@ class Store:
                 else:
                     new["metadata"].pop("annotations", None)
         else:
-            new = copy.deepcopy(obj)
+            new = own(obj)
             new["apiVersion"] = res.group_version
             new["kind"] = res.kind
             nmd = new.setdefault("metadata", {})
@@ -313,7 +315,7 @@ class Store:
                     nmd.pop(f, None)
             if res.has_status and not force_status:
                 if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
+                    new["status"] = copy.deepcopy(old["status"])  # defaulters may edit new in place
                 else:
                     new.pop("status", None)
             for fn in self.defaulters:
@@ -361,7 +363,7 @@ class Store:
         if new == old:
             return old
         return self.update(key, new, subresource=subresource, check_rv=False,
-                           force_status=subresource is None)
+                           force_status=subresource is None, owned=True)
 
     def delete(self, key: str, namespace: str | None, name: str, *, propagation: str | None = None,
                grace_seconds: int | None = None, precondition_rv: str | None = None,
