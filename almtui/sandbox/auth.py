@@ -19,6 +19,7 @@ class Rule:
     resources: tuple[str, ...] = ("*",)  # "deployments", "deployments/scale", "*", "*/scale"
     namespaces: tuple[str, ...] = ("*",)
     role: str = ""
+    exclude: tuple[str, ...] = ()  # resources a wildcard must not reach ("secrets", "*/proxy")
 
     def allows(self, verb: str, group: str, resource: str, subresource: str, namespace: str | None) -> bool:
         if "*" not in self.verbs and verb not in self.verbs:
@@ -26,6 +27,9 @@ class Rule:
         if "*" not in self.api_groups and group not in self.api_groups:
             return False
         full = f"{resource}/{subresource}" if subresource else resource
+        if any(x == full or x == resource and not subresource or (x.startswith("*/") and subresource == x[2:])
+               for x in self.exclude):
+            return False
         ok_res = any(r in ("*", full) or (r.startswith("*/") and subresource and r[2:] == subresource)
                      for r in self.resources)
         if not ok_res:
@@ -44,8 +48,9 @@ class User:
 # The built-in roles the scenario may refer to, after the ClusterRoles of the same names.
 ROLES: dict[str, list[Rule]] = {
     "cluster-admin": [Rule(("*",), ("*",), ("*",), role="cluster-admin")],
-    "view": [Rule(("get", "list", "watch"), ("*",),
-                  ("*",), role="view"),
+    # like the aggregated "view" ClusterRole: reads, but no Secrets and no proxy/exec/attach/port-forward
+    "view": [Rule(("get", "list", "watch"), ("*",), ("*",), role="view",
+                  exclude=("secrets", "*/proxy", "pods/exec", "pods/attach", "pods/portforward")),
              Rule(("get",), ("",), ("pods/log",), role="view")],
 }
 
