@@ -19,7 +19,6 @@ from kubernetes import client, config
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
-from almtui.sandbox.auth import Authorizer
 from almtui.sandbox.prometheus import PrometheusUnavailable, proxy_names, start_prometheus
 from tests.support import RunningSandbox, need_binary, wait_until
 
@@ -42,10 +41,6 @@ SCENARIO = {
     "objects": [deployment("shop", "registry.local/shop:1.0", 3, "stable"),
                 deployment("shop-canary", "registry.local/shop:1.1-err", 1, "canary")],
 }
-# Real RBAC's `view` ClusterRole has no services/proxy; until the sandbox's view role agrees, the
-# viewer test is an expected failure (and turns into a normal test by itself once it does).
-_auth = Authorizer.from_scenario(None)
-VIEW_ALLOWS_PROXY = _auth.allowed(_auth.by_name["viewer"], "get", "", "services", "proxy", "monitoring")[0]
 
 
 class Env:
@@ -164,7 +159,6 @@ def test_service_and_every_proxy_name_form(env: Env) -> None:
 
 
 @pytest.mark.prometheus
-@pytest.mark.xfail(VIEW_ALLOWS_PROXY, reason="auth.py's view role still grants services/proxy", strict=True)
 def test_viewer_is_refused_the_proxy(env: Env) -> None:
     with pytest.raises(PrometheusApiClientException, match="403"):
         env.connect(user="viewer").custom_query("up")
