@@ -39,8 +39,9 @@ def _sandbox_parser(sub: argparse._SubParsersAction) -> None:
                                     "api-down", "prometheus-down", "partition", "conflict", "clear"),
                    help="the fault to inject ('clear' ends all faults)")
     f.add_argument("--duration", type=float, default=60.0, help="seconds the fault lasts (default: 60)")
-    f.add_argument("--rate", type=float, default=None, help="fraction of requests affected (errors), "
-                                                            "or seconds of latency (latency)")
+    f.add_argument("--rate", type=float, default=None,
+                   help="fraction of requests affected (throttle, errors, reset; defaults 1, 0.5, 0.5) "
+                        "or seconds of delay (latency, default 2)")
     f.add_argument("--resource", default=None, help="limit to one resource (e.g. pods) or, for partition, "
                                                     "the node name")
 

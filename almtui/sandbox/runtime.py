@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from almtui.sandbox import admission, openapi
+from almtui.sandbox import admission, faults, openapi
 from almtui.sandbox.auth import Authorizer
 from almtui.sandbox.clock import SimClock
 from almtui.sandbox.controllers.base import Context, Controller, Manager
@@ -43,7 +43,7 @@ def discover_controllers(ctx: Context, modules: tuple[str, ...] = CONTROLLER_MOD
             if e.name == f"almtui.sandbox.controllers.{mod_name}":
                 continue  # an optional controller that is not part of this build
             raise
-        for obj in vars(mod).values():
+        for obj in list(vars(mod).values()):
             if (inspect.isclass(obj) and issubclass(obj, Controller) and obj is not Controller
                     and obj.__module__ == mod.__name__ and not inspect.isabstract(obj)
                     and not getattr(obj, "abstract", False)):
@@ -78,6 +78,8 @@ class Sandbox:
         self.manager = Manager(self.ctx, self.controllers)
         self.hooks = Hooks(logs=self.ctx.shared.get("logs"), metrics=self.ctx.shared.get("metrics"))
         self.server = ApiServer(self.store, self.auth, self.hooks)
+        self.faults = faults.install(self)
+        self._churn: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task | None = None
         self.tls: ServingCert | None = None
@@ -144,9 +146,16 @@ class Sandbox:
         self.url = f"https://{shown}:{bound}"
         self.clock.thaw()
         self._task = asyncio.create_task(self.manager.run())
+        if float(self.ctx.options.get("churn") or 0) > 0:
+            from almtui.sandbox.churn import start_churn
+
+            self._churn = start_churn(self)
         return self.url
 
     async def stop(self) -> None:
+        self.faults.clear()
+        if self._churn is not None:
+            self._churn.cancel()
         self.manager.stop()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
