@@ -130,6 +130,12 @@ class Sandbox:
                 obj["metadata"].setdefault("annotations", {})["kubernetes.io/change-cause"] = step["changeCause"]
 
         self.store.mutate(key, ns, name, roll)
+        if kind == "Rollout" and step.get("promote") == "full":
+            # let the controller observe the new template first: a template change resets promoteFull
+            self.manager.settle(self.scenario.settle)
+            from almtui.sandbox.controllers.rollouts import promote_full
+
+            promote_full(self.store, ns, name)
 
     # -- serving --------------------------------------------------------------------------------
 
