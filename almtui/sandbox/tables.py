@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from almtui.kube.durations import human_age, parse_rfc3339
+from almtui.kube.podstatus import pod_status
 from almtui.kube.selectors import SelectorError, from_label_selector_object
 from almtui.sandbox import errors
 from almtui.sandbox.resources import ResourceType
@@ -333,85 +334,8 @@ _IMAGES = "Images referenced by each container in the template."
 
 def _pod_row(pod: Obj, now: datetime) -> list[Any]:
     spec, status = _d(pod, "spec"), _d(pod, "status")
-    restarts = restartable_restarts = 0
-    total = len(_l(spec, "containers"))
-    ready = 0
-    last_restart: datetime | None = None
-    last_restartable: datetime | None = None
-    phase = _s(status, "phase")
-    reason = _s(status, "reason") or phase
-    for cond in _l(status, "conditions"):
-        if cond.get("type") == "PodScheduled" and cond.get("reason") == "SchedulingGated":
-            reason = "SchedulingGated"
-
-    init_specs = {_s(c, "name"): c for c in _l(spec, "initContainers")}
-    total += sum(1 for c in init_specs.values() if c.get("restartPolicy") == "Always")
-
-    def later(a: datetime | None, cs: dict) -> datetime | None:
-        t = _parse_time(_d(cs, "lastState", "terminated").get("finishedAt"))
-        return t if t is not None and (a is None or a < t) else a
-
-    initializing = False
-    init_statuses = _l(status, "initContainerStatuses")
-    for i, cs in enumerate(init_statuses):
-        restarts += _i(cs, "restartCount")
-        last_restart = later(last_restart, cs)
-        restartable = _d(init_specs, _s(cs, "name")).get("restartPolicy") == "Always"
-        if restartable:
-            restartable_restarts += _i(cs, "restartCount")
-            last_restartable = later(last_restartable, cs)
-        state = _d(cs, "state")
-        terminated, waiting = state.get("terminated"), state.get("waiting")
-        if isinstance(terminated, dict) and _i(terminated, "exitCode") == 0:
-            continue
-        if restartable and cs.get("started") is True:
-            if cs.get("ready") is True:
-                ready += 1
-            continue
-        if isinstance(terminated, dict):
-            if not _s(terminated, "reason"):
-                sig = _i(terminated, "signal")
-                reason = f"Init:Signal:{sig}" if sig else f"Init:ExitCode:{_i(terminated, 'exitCode')}"
-            else:
-                reason = "Init:" + _s(terminated, "reason")
-        elif isinstance(waiting, dict) and _s(waiting, "reason") not in ("", "PodInitializing"):
-            reason = "Init:" + _s(waiting, "reason")
-        else:
-            reason = f"Init:{i}/{len(_l(spec, 'initContainers'))}"
-        initializing = True
-        break
-
-    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True"
-                      for c in _l(status, "conditions"))
-    if not initializing or initialized:
-        restarts, last_restart = restartable_restarts, last_restartable
-        has_running = False
-        for cs in reversed(_l(status, "containerStatuses")):
-            restarts += _i(cs, "restartCount")
-            last_restart = later(last_restart, cs)
-            state = _d(cs, "state")
-            terminated, waiting = state.get("terminated"), state.get("waiting")
-            if isinstance(waiting, dict) and _s(waiting, "reason"):
-                reason = _s(waiting, "reason")
-            elif isinstance(terminated, dict) and _s(terminated, "reason"):
-                reason = _s(terminated, "reason")
-            elif isinstance(terminated, dict):
-                sig = _i(terminated, "signal")
-                reason = f"Signal:{sig}" if sig else f"ExitCode:{_i(terminated, 'exitCode')}"
-            elif cs.get("ready") is True and isinstance(state.get("running"), dict):
-                has_running = True
-                ready += 1
-        if reason == "Completed" and has_running:
-            pod_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                            for c in _l(status, "conditions"))
-            reason = "Running" if pod_ready else "NotReady"
-
-    deleting = _d(pod, "metadata").get("deletionTimestamp") is not None
-    if deleting and _s(status, "reason") == "NodeLost":
-        reason = "Unknown"
-    elif deleting and phase not in ("Failed", "Succeeded"):
-        reason = "Terminating"
-
+    reason, ready, total, restarts, last_epoch = pod_status(pod)
+    last_restart = datetime.fromtimestamp(last_epoch, UTC) if last_epoch is not None else None
     restarts_cell = str(restarts)
     if restarts != 0 and last_restart is not None:
         restarts_cell = f"{restarts} ({human_age((now - last_restart).total_seconds())} ago)"

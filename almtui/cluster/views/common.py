@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from almtui.kube.durations import parse_rfc3339
+from almtui.kube.podstatus import pod_status as kube_pod_status
 from almtui.kube.quantities import QuantityError, cpu_millis, parse_quantity, to_bytes
 
 POD_HASH_LABEL = "pod-template-hash"
@@ -309,103 +310,9 @@ class PodView:
     deleting: bool
 
 
-def _later(current: float | None, cs: dict) -> float | None:
-    last = cs.get("lastState")
-    if not last:
-        return current
-    t = epoch(d(last, "terminated").get("finishedAt"))
-    return t if t is not None and (current is None or t > current) else current
-
-
 def pod_status(pod: Any) -> tuple[str, int, int, int, float | None]:
-    """printPod (kubectl get pods): (STATUS, ready containers, total, restarts, last restart epoch).
-
-    Same walk as upstream ``pkg/printers/internalversion/printers.go``: init containers first,
-    then app containers in reverse order, the last waiting/terminated reason winning. This runs
-    for every pod on every rebuild, hence the plain loops.
-    """
-    spec, status = d(pod, "spec"), d(pod, "status")
-    restarts = restartable_restarts = ready = 0
-    total = len(dicts(spec, "containers"))
-    last_restart: float | None = None
-    last_restartable: float | None = None
-    phase = s(status, "phase")
-    reason = s(status, "reason") or phase
-    gated = initialized = pod_ready = False
-    for cond in dicts(status, "conditions"):
-        ctype = cond.get("type")
-        if ctype == "PodScheduled":
-            gated = gated or cond.get("reason") == "SchedulingGated"
-        elif ctype == "Initialized":
-            initialized = cond.get("status") == "True"
-        elif ctype == "Ready":
-            pod_ready = cond.get("status") == "True"
-    if gated:
-        reason = "SchedulingGated"
-
-    initializing = False
-    if spec.get("initContainers") or status.get("initContainerStatuses"):
-        init_specs = {s(c, "name"): c for c in dicts(spec, "initContainers")}
-        total += sum(1 for c in init_specs.values() if c.get("restartPolicy") == "Always")
-        for n, cs in enumerate(dicts(status, "initContainerStatuses")):
-            count = i(cs, "restartCount")
-            restarts += count
-            last_restart = _later(last_restart, cs)
-            restartable = d(init_specs, s(cs, "name")).get("restartPolicy") == "Always"
-            if restartable:
-                restartable_restarts += count
-                last_restartable = _later(last_restartable, cs)
-            state = d(cs, "state")
-            terminated, waiting = state.get("terminated"), state.get("waiting")
-            if isinstance(terminated, dict) and i(terminated, "exitCode") == 0:
-                continue
-            if restartable and cs.get("started") is True:
-                if cs.get("ready") is True:
-                    ready += 1
-                continue
-            if isinstance(terminated, dict):
-                if not s(terminated, "reason"):
-                    sig = i(terminated, "signal")
-                    reason = f"Init:Signal:{sig}" if sig else f"Init:ExitCode:{i(terminated, 'exitCode')}"
-                else:
-                    reason = "Init:" + s(terminated, "reason")
-            elif isinstance(waiting, dict) and s(waiting, "reason") not in ("", "PodInitializing"):
-                reason = "Init:" + s(waiting, "reason")
-            else:
-                reason = f"Init:{n}/{len(init_specs)}"
-            initializing = True
-            break
-
-    if not initializing or initialized:
-        restarts, last_restart = restartable_restarts, last_restartable
-        has_running = False
-        for cs in reversed(dicts(status, "containerStatuses")):
-            restarts += i(cs, "restartCount")
-            last_restart = _later(last_restart, cs)
-            state = cs.get("state")
-            if not isinstance(state, dict):
-                continue
-            waiting, terminated = state.get("waiting"), state.get("terminated")
-            if isinstance(waiting, dict) and s(waiting, "reason"):
-                reason = s(waiting, "reason")
-            elif isinstance(terminated, dict):
-                if s(terminated, "reason"):
-                    reason = s(terminated, "reason")
-                else:
-                    sig = i(terminated, "signal")
-                    reason = f"Signal:{sig}" if sig else f"ExitCode:{i(terminated, 'exitCode')}"
-            elif cs.get("ready") is True and isinstance(state.get("running"), dict):
-                has_running = True
-                ready += 1
-        if reason == "Completed" and has_running:
-            reason = "Running" if pod_ready else "NotReady"
-
-    deleting = d(pod, "metadata").get("deletionTimestamp") is not None
-    if deleting and s(status, "reason") == "NodeLost":
-        reason = "Unknown"
-    elif deleting and phase not in ("Failed", "Succeeded"):
-        reason = "Terminating"
-    return reason, ready, total, restarts, last_restart
+    """printPod (kubectl get pods): (STATUS, ready containers, total, restarts, last restart epoch)."""
+    return tuple(kube_pod_status(pod))  # type: ignore[return-value]
 
 
 def template_hash(obj: Any) -> str:
