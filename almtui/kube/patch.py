@@ -187,8 +187,8 @@ def _replace(doc: Any, path: str, value: Any) -> Any:
         return value
     parent, last = _parent(doc, tokens, path, "replace"), tokens[-1]
     if isinstance(parent, dict):
-        if last not in parent:
-            raise PatchError(f'replace operation does not apply: doc is missing key: "{path}"')
+        # As evanphx/json-patch v4 (which kube-apiserver uses) does: replacing a missing object key sets
+        # it. `tkn pipelinerun cancel` and `kubectl rollout undo` rely on this.
         parent[last] = value
     else:
         parent[_index(last, len(parent), path, "replace", allow_end=False)] = value

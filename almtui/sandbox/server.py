@@ -525,7 +525,9 @@ class ApiServer:
             if ctype == "application/apply-patch+yaml":
                 return patches.json_merge_patch(current, yaml.safe_load(raw))
         except patches.PatchError as e:
-            raise errors.ApiError(422, "Invalid", str(e)) from None
+            # handlers/patch.go: NewGenericServerResponse(422, ...) keeps the patch error only as a cause
+            raise errors.ApiError(422, "Invalid", "the server rejected our request due to an error in our request",
+                                  {"causes": [{"reason": "UnexpectedServerResponse", "message": str(e)}]}) from None
         except (ValueError, yaml.YAMLError) as e:
             raise errors.bad_request(f"error decoding patch: {e}") from None
         raise errors.unsupported_media_type(ctype)
