@@ -1,0 +1,81 @@
+"""The facade end to end against the sandbox: views from watches, notifications, one action through the path."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from almtui.cluster.actions.model import ActionError
+from almtui.cluster.audit import AuditLog
+from almtui.cluster.connection import connect
+from almtui.cluster.kubeconfig import load_kubeconfig
+from almtui.cluster.service import ClusterService
+from tests.support import RunningSandbox, wait_until
+
+
+@pytest.fixture(scope="module")
+def sb(tmp_path_factory):
+    s = RunningSandbox("edge-retail", seed=7, speed=20.0, workdir=tmp_path_factory.mktemp("svc")).start()
+    yield s
+    s.stop()
+
+
+def make(sb, tmp_path, context="operator", read_only=False) -> ClusterService:
+    conn = connect(load_kubeconfig([sb.kubeconfig]), context)
+    svc = ClusterService(conn, read_only=read_only, audit=AuditLog(tmp_path / "audit.jsonl")).start()
+    assert svc.wait_synced(30)
+    return svc
+
+
+def test_views_notifications_and_a_scale_through_the_action_path(sb, tmp_path):
+    svc = make(sb, tmp_path)
+    try:
+        assert svc.freshness().is_live
+        rollouts = {(r.namespace, r.name): r for r in svc.rollouts()}
+        sf = rollouts[("prod", "storefront")]
+        assert sf.kind == "Deployment" and sf.status_text == 'deployment "storefront" successfully rolled out'
+        assert ("prod", "checkout") in rollouts and rollouts[("prod", "checkout")].kind == "Rollout"
+        assert any(n.name == "gw-store-01" for n in svc.nodes())
+        assert any(i.namespace == "dev" and i.name.startswith("pos-sync") for i in svc.pod_issues())
+        seen: list[frozenset[str]] = []
+        got = threading.Event()
+
+        def on_change(areas: frozenset[str]) -> None:
+            seen.append(areas)
+            if "rollouts" in areas:
+                got.set()
+        svc.subscribe(on_change)
+        plan = svc.plan("scale", "deployments", "staging", "pos-sync", replicas=2)
+        check = svc.check(plan)
+        assert check.allowed, check.refusals
+        out = svc.apply(plan, check)
+        assert out.status == "applied", out.message
+        assert got.wait(10)
+        wait_until(lambda: sb.get("apps/deployments", "staging", "pos-sync")["spec"]["replicas"] == 2, 10)
+        entries = AuditLog(tmp_path / "audit.jsonl").entries()
+        assert [(e["action"], e["outcome"]) for e in entries][-1:] == [("scale", "applied")]
+    finally:
+        svc.stop()
+
+
+def test_read_only_and_viewer_are_refused_by_the_service(sb, tmp_path):
+    ro = make(sb, tmp_path, read_only=True)
+    try:
+        assert ro.can("patch", "deployments", "prod", "storefront") == (False, ro.can("patch", "deployments",
+                                                                                      "prod")[1])
+        out = ro.apply(ro.plan("restart", "deployments", "prod", "storefront"))
+        assert out.status == "refused"
+    finally:
+        ro.stop()
+    viewer = make(sb, tmp_path, context="viewer")
+    try:
+        allowed, reason = viewer.can("patch", "deployments", "prod", "storefront")
+        assert not allowed and reason
+        out = viewer.apply(viewer.plan("scale", "deployments", "prod", "storefront", replicas=5))
+        assert out.status == "refused"
+        assert sb.get("apps/deployments", "prod", "storefront")["spec"]["replicas"] != 5
+        with pytest.raises(ActionError):
+            viewer.plan("scale", "deployments", "prod", "no-such-thing", replicas=1)
+    finally:
+        viewer.stop()
