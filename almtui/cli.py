@@ -78,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from almtui.sandbox.main import run
 
         return run(args)
+    if args.command == "demo":
+        from almtui.demo import run_demo
+
+        return run_demo(args)
     try:
         from almtui.ui.entry import run_console
     except ImportError as e:

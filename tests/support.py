@@ -37,13 +37,14 @@ class RunningSandbox:
 
     def __init__(self, scenario: str | Scenario | dict = "edge-retail", *, seed: int = 1, speed: float = 20.0,
                  options: dict | None = None, workdir: Path | None = None,
-                 prepare: Callable[[Sandbox], None] | None = None) -> None:
+                 prepare: Callable[[Sandbox], None] | None = None, start: Any = None, frozen: bool = False) -> None:
         if isinstance(scenario, str):
             scenario = load_scenario(scenario)
         elif isinstance(scenario, dict):
             scenario = parse_scenario(scenario)
         self.scenario = scenario
         self.seed, self.speed, self.options = seed, speed, options
+        self.start_at, self.frozen = start, frozen
         self.prepare = prepare
         self.workdir = workdir
         self.loop = asyncio.new_event_loop()
@@ -57,7 +58,8 @@ class RunningSandbox:
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
         try:
-            sb = Sandbox(self.scenario, seed=self.seed, speed=self.speed, options=self.options)
+            sb = Sandbox(self.scenario, seed=self.seed, speed=self.speed, options=self.options,
+                         start=self.start_at, frozen=self.frozen)
             if self.prepare:
                 self.prepare(sb)
             sb.build()

@@ -55,13 +55,19 @@ class Sandbox:
     """One simulated cluster and its API server."""
 
     def __init__(self, scenario: Scenario, *, seed: int = 1, speed: float = 1.0,
-                 options: dict[str, Any] | None = None) -> None:
+                 options: dict[str, Any] | None = None, start: datetime | None = None,
+                 frozen: bool = False) -> None:
+        """start: the simulated instant the cluster reaches once built (default: the wall clock);
+        frozen: simulated time does not run after start() (controllers still react to requests),
+        for deterministic screenshots."""
         self.scenario = scenario
         self.seed = seed
-        # Start in the past by the most the scenario can settle, then catch up to the wall clock after
+        self.frozen = frozen
+        # Start in the past by the most the scenario can settle, then catch up to `start` after
         # building, so timestamps look current to clients that compare them with their own clock.
+        self.anchor = (start or datetime.now(UTC)).replace(microsecond=0)
         budget = scenario.settle * (2 + len(scenario.history)) + 60
-        self.clock = SimClock(speed, start=datetime.now(UTC) - timedelta(seconds=budget))
+        self.clock = SimClock(speed, start=self.anchor - timedelta(seconds=budget))
         self.clock.freeze()  # frozen until start(): building is deterministic
         self.rng = random.Random(seed)
         self.store = Store(self.clock, random.Random(seed + 1))
@@ -105,7 +111,7 @@ class Sandbox:
         for step in self.scenario.history:
             self._history_step(step)
             self.manager.settle(self.scenario.settle)
-        lag = datetime.now(UTC).timestamp() - self.clock.time()
+        lag = self.anchor.timestamp() - self.clock.time()
         if lag > 0:
             self.manager.advance(lag, step=5.0)
 
@@ -150,7 +156,8 @@ class Sandbox:
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"https://{shown}:{bound}"
-        self.clock.thaw()
+        if not self.frozen:
+            self.clock.thaw()
         self._task = asyncio.create_task(self.manager.run())
         if float(self.ctx.options.get("churn") or 0) > 0:
             from almtui.sandbox.churn import start_churn

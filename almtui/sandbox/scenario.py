@@ -17,7 +17,7 @@ import yaml
 
 from almtui.kube.quantities import cpu_millis, to_bytes
 
-BUILTIN = ("edge-retail",)
+BUILTIN = ("edge-retail", "hostile")
 
 
 class ScenarioError(ValueError):
