@@ -1,0 +1,1 @@
+"""Hostile input: the payload corpus and the scenario built from it (see payloads.py)."""
