@@ -397,6 +397,7 @@ def test_read_only_refuses_every_action_kind(sb, tmp_path, recorder):
     bg_promote = planner.rollout_promote_bluegreen(bluegreen)
     plans = {
         planner.set_image: planner.set_image(d, {"app": "registry.local/app:9"}),
+        planner.set_requests: planner.set_requests(d, {"app": {"cpu": "30m", "memory": "48Mi"}}),
         planner.promote_version: planner.promote_version(d, {**copy.deepcopy(d), "spec": {
             **d["spec"], "template": {**d["spec"]["template"], "spec": {"containers": [
                 {"name": "app", "image": "registry.local/app:0"}]}}}}),

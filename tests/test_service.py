@@ -79,3 +79,28 @@ def test_read_only_and_viewer_are_refused_by_the_service(sb, tmp_path):
             viewer.plan("scale", "deployments", "prod", "no-such-thing", replicas=1)
     finally:
         viewer.stop()
+
+
+def test_preflight_rightsizing_and_applying_a_recommendation(sb, tmp_path):
+    svc = make(sb, tmp_path)
+    try:
+        codes = {f.code for f in svc.preflight("deployments", "lab", "lab-single", {"images": {"app": "x:2"}})}
+        assert "downtime-max-unavailable" in codes
+        assert not [f for f in svc.preflight("deployments", "lab", "lab-clean") if f.severity == "error"]
+        for _ in range(3):
+            assert svc.poll_usage()
+            sb.call(lambda s: s.manager.advance(20))
+        sizing = {(w.namespace, w.name): w for w in svc.rightsizing()}
+        lab = sizing[("lab", "lab-sizing")]
+        change = lab.requests_change
+        assert change, "the over-provisioned lab-sizing workload gets a recommendation"
+        plan = svc.plan("set_requests", "deployments", "lab", "lab-sizing", requests=change)
+        out = svc.apply(plan, svc.check(plan))
+        assert out.status == "applied", out.message
+        c = sb.get("apps/deployments", "lab", "lab-sizing")["spec"]["template"]["spec"]["containers"]
+        container, res = next(iter(change.items()))
+        got = next(x for x in c if x["name"] == container)["resources"]["requests"]
+        assert all(got[r] == v for r, v in res.items())
+        assert {n.name for n in svc.node_sizing()} >= {"gw-store-01", "gw-warehouse-01"}
+    finally:
+        svc.stop()

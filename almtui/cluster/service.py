@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from almtui.cluster import advice
 from almtui.cluster import kinds as K
 from almtui.cluster import views as V
 from almtui.cluster.actions import planner
@@ -90,6 +91,7 @@ class ClusterService:
         self.executor = Executor(conn, self.audit, context_name=conn.context.name,
                                  cluster_user=conn.context.user or "", read_only=read_only, checker=self.checker)
         self.metrics = metrics  # a MetricsService, or None (no metrics shown as "not verified")
+        self.samples = advice.UsageSamples()  # metrics.k8s.io history for right-sizing without Prometheus
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -282,6 +284,8 @@ class ClusterService:
             return planner.resume(obj, apps=apps)
         if action == "restart":
             return planner.restart(obj, apps=apps)
+        if action == "set_requests":
+            return planner.set_requests(obj, params["requests"], apps=apps)
         if action == "scale":
             return planner.scale(obj, int(params["replicas"]), apps=apps)
         if action == "undo":
@@ -340,3 +344,53 @@ class ClusterService:
             where = f' in namespace "{namespace}"' if namespace else ""
             reason = f'RBAC: user "{self.context.user}" may not {verb} {res}{where}'
         return allowed, reason
+
+    # -- advice: pre-flight checks and right-sizing -------------------------------------------------------
+
+    def _preflight_inputs(self, namespace: str | None) -> dict[str, Any]:
+        return {"nodes": self.objects("nodes"), "pods": self.objects("pods", namespace),
+                "pdbs": self.objects("poddisruptionbudgets", namespace),
+                "replicasets": self.objects("replicasets", namespace),
+                "applications": self.objects("applications"), "now": self.clock()}
+
+    def preflight(self, plural: str, namespace: str, name: str, change: dict | None = None) -> list[advice.Finding]:
+        """Findings before a rollout of this workload starts (errors block until overridden)."""
+        return advice.preflight(self._object(plural, namespace, name), change, **self._preflight_inputs(namespace))
+
+    def preflight_promotion(self, source: tuple[str, str, str], target: tuple[str, str, str]) -> list[advice.Finding]:
+        """Findings before promoting source's version onto target ((plural, namespace, name) each)."""
+        return advice.preflight_promotion(self._object(*source), self._object(*target),
+                                          **self._preflight_inputs(target[1]))
+
+    def preflight_rollout_promote(self, namespace: str, name: str, *, full: bool = False,
+                                  red: Any = None) -> list[advice.Finding]:
+        """Findings before promoting a canary; `red` is (canary, stable) RED results when metrics exist."""
+        return advice.preflight_rollout_promote(
+            self._object("rollouts", namespace, name), pods=self.objects("pods", namespace),
+            replicasets=self.objects("replicasets", namespace), red=red, full=full, now=self.clock())
+
+    def poll_usage(self) -> bool:
+        """Fetch metrics.k8s.io pod usage once into the samples (call every ~15 s from a worker)."""
+        path = "/apis/metrics.k8s.io/v1beta1/pods" if not self.namespace else \
+            f"/apis/metrics.k8s.io/v1beta1/namespaces/{self.namespace}/pods"
+        try:
+            body = self.conn.request("GET", path)
+        except (ApiError, ConnectionLost):
+            return False
+        self.samples.ingest(body, pods=self.objects("pods"), replicasets=self.objects("replicasets"), now=self.clock())
+        return True
+
+    def rightsizing(self, window: float = 3600.0) -> list[advice.WorkloadSizing]:
+        """Requests against observed usage per workload, with recommendations."""
+        out = []
+        pods, rss, now = self.objects("pods"), self.objects("replicasets"), self.clock()
+        for plural in ("deployments", "rollouts"):
+            for w in self.objects(plural):
+                usage = self.samples.usage_for(w, window=window, now=now)
+                if usage:
+                    out.append(advice.rightsize(w, usage, pods=pods, replicasets=rss, window=window, now=now))
+        return out
+
+    def node_sizing(self, node_metrics: list[dict] | None = None) -> list[advice.NodeSizing]:
+        """Allocatable against requested against used, per node."""
+        return advice.node_sizing(self.objects("nodes"), self.objects("pods"), node_metrics, self.clock())

@@ -317,6 +317,42 @@ def set_image(obj: Mapping[str, Any], images: Mapping[str, str], *, apps: Apps =
                  success=f"rollout \"{target.name}\" image updated")
 
 
+def set_requests(obj: Mapping[str, Any], requests: Mapping[str, Mapping[str, str]], *, apps: Apps = (),
+                 action: str = "set-requests") -> Plan:
+    """Apply a right-sizing recommendation: new container resource requests (starts a rollout).
+
+    Deployment: a strategic merge patch merging containers by name (as kubectl would compute it);
+    Rollout: GET-modify-PUT of the whole object (custom resources take no strategic merge patch).
+    """
+    from almtui.cluster.advice.rightsizing import resources_patch, with_requests
+
+    kind = _workload(obj, action)
+    target = Target.of(kind, obj)
+    rv = _rv(obj, target, action)
+    if not requests:
+        raise ActionError("no request given", action=action, target=target)
+    try:
+        patch = resources_patch(dict(obj), requests)
+        work = with_requests(copy.deepcopy(dict(obj)), requests)
+    except (ValueError, KeyError) as e:
+        raise ActionError(str(e), action=action, target=target) from None
+    shown = "; ".join(f"{c}: " + ", ".join(f"{r}={v}" for r, v in res.items()) for c, res in requests.items())
+    summary = f"set requests of {target}: {shown}"
+    warnings = gitops_warnings(obj, apps)
+    expect = [[(("spec", "template", "spec", "containers", {"name": c}, "resources", "requests", r), v)
+               for c, res in requests.items() for r, v in res.items()]]
+    if kind is DEPLOYMENTS:
+        req = _patch(target, _with_rv(patch, rv), STRATEGIC_MERGE_PATCH,
+                     "strategic merge patch of container requests", expect=expect)
+        return _plan(action, target, obj, [req], rv, summary=summary, warnings=warnings,
+                     success=f"{shown_name(kind, target.name)} resource requests updated")
+    work.get("metadata", {}).pop("managedFields", None)
+    req = Request("PUT", target.path, work, JSON, _query(), "update of the whole Rollout with new requests",
+                  expect=expect)
+    return _plan(action, target, obj, [req], rv, summary=summary, warnings=warnings, verbs=(("update", ""),),
+                 success=f"rollout \"{target.name}\" resource requests updated")
+
+
 def promote_version(source: Mapping[str, Any], target_obj: Mapping[str, Any], *, apps: Apps = ()) -> Plan:
     """Promote a version to the next environment: give the target workload the source's images."""
     action = "promote-version"
@@ -1041,6 +1077,6 @@ def app_rollback(app: Mapping[str, Any], history_id: int, *, prune: bool = False
 
 
 # Every planner, for read-only enforcement tests and the UI's action menus.
-PLANNERS = (set_image, promote_version, pause, resume, restart, scale, undo, rollout_promote, rollout_promote_full,
-            rollout_promote_bluegreen, rollout_abort, rollout_retry, hpa_update, pipelinerun_rerun,
-            pipelinerun_cancel, app_sync, app_rollback)
+PLANNERS = (set_image, set_requests, promote_version, pause, resume, restart, scale, undo, rollout_promote,
+            rollout_promote_full, rollout_promote_bluegreen, rollout_abort, rollout_retry, hpa_update,
+            pipelinerun_rerun, pipelinerun_cancel, app_sync, app_rollback)
