@@ -37,7 +37,8 @@ def kubectl(sb, tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     binary = need_binary("kubectl")
 
-    def run(*args: str, check: bool = True, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    def run(*args: str, check: bool = True, stdin: str | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess:
         env = {**os.environ, "HOME": str(home), "KUBECONFIG": sb.kubeconfig}
         proc = subprocess.run([binary, *args], capture_output=True, text=True, env=env, input=stdin, timeout=timeout)
         if check and proc.returncode != 0:
@@ -261,7 +262,8 @@ def test_describe_logs_top(kubectl):
         assert text in d
     node = kubectl("describe", "node", "gw-store-01").stdout
     assert "Conditions:" in node and "KubeletReady" in node and "Allocated resources:" in node
-    pod = kubectl("get", "pods", "-n", "prod", "-l", "app=storefront", "-o", "jsonpath={.items[0].metadata.name}").stdout
+    pod = kubectl("get", "pods", "-n", "prod", "-l", "app=storefront",
+                  "-o", "jsonpath={.items[0].metadata.name}").stdout
     assert "Successfully assigned" in kubectl("describe", "pod", pod, "-n", "prod").stdout
     logs = kubectl("logs", pod, "-n", "prod", "--tail=5").stdout
     assert logs.strip() and len(logs.strip().splitlines()) <= 5

@@ -56,7 +56,8 @@ def test_watch_resumes_and_sees_changes(api, sb):
         for ev in w.stream(apps.list_namespaced_deployment, "prod", resource_version=rv,
                            allow_watch_bookmarks=True):
             events.append((ev["type"], ev["object"].metadata.name, ev["object"].spec.replicas))
-            if ev["type"] == "MODIFIED" and ev["object"].spec.replicas == 2 and ev["object"].metadata.name == "pos-sync":
+            obj = ev["object"]
+            if ev["type"] == "MODIFIED" and obj.spec.replicas == 2 and obj.metadata.name == "pos-sync":
                 w.stop()
 
     t = threading.Thread(target=consume, daemon=True)

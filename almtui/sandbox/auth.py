@@ -27,7 +27,7 @@ class Rule:
         if "*" not in self.api_groups and group not in self.api_groups:
             return False
         full = f"{resource}/{subresource}" if subresource else resource
-        if any(x == full or x == resource and not subresource or (x.startswith("*/") and subresource == x[2:])
+        if any(x == full or (x == resource and not subresource) or (x.startswith("*/") and subresource == x[2:])
                for x in self.exclude):
             return False
         ok_res = any(r in ("*", full) or (r.startswith("*/") and subresource and r[2:] == subresource)

@@ -29,7 +29,8 @@ import yaml
 
 # What must never reach the terminal raw: C0 but tab/newline, DEL, C1, bidi controls, line and
 # paragraph separators, lone surrogates. Defined here independently of almtui.ui.sanitize.
-UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff\U000e0000-\U000e007f]")
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069"
+                    "\ufeff\ud800-\udfff\U000e0000-\U000e007f]")
 UNSAFE_SINGLE = re.compile(f"[\t\n{UNSAFE.pattern[1:-1]}]")
 BIDI = re.compile("[\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}

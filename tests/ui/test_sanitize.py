@@ -11,7 +11,8 @@ from textual.content import Content
 
 from almtui.ui.sanitize import ELLIPSIS, cell, content, escape_char, sanitize, text
 
-FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff\U000e0000-\U000e007f]")
+FORBIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069"
+                       "\ufeff\ud800-\udfff\U000e0000-\U000e007f]")
 SAFE = st.characters(blacklist_categories=("Cc", "Cs"),
                      blacklist_characters="\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e"
                                           "\u2066\u2067\u2068\u2069\\").filter(lambda c: not FORBIDDEN.match(c))
