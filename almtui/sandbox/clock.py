@@ -1,4 +1,9 @@
-"""Simulated time: `--speed` multiplies how fast the cluster's clock runs against the wall."""
+"""Simulated time: `--speed` multiplies how fast the cluster's clock runs against the wall.
+
+Determinism: the start is truncated to a whole second, and a clock frozen before anyone read it
+stands exactly at its start (the wall time that passed unobserved is dropped). So two builds
+from the same start and seed see the same times to the nanosecond, which event names encode.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +13,34 @@ from datetime import UTC, datetime, timedelta
 
 
 class SimClock:
-    """A clock that runs `speed` times faster than the wall, from `start` (default: now)."""
+    """A clock that runs `speed` times faster than the wall, from `start` (default: now), whole seconds."""
 
     def __init__(self, speed: float = 1.0, start: datetime | None = None) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = speed
-        self._start = (start or datetime.now(UTC)).astimezone(UTC)
+        self._start = (start or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
         self._mono0 = time.monotonic()
         self._offset = 0.0  # simulated seconds added by advance()
         self._frozen_at: float | None = None
+        self._observed = False  # has anyone read the running clock yet?
+
+    @property
+    def start(self) -> datetime:
+        """When simulated time began (UTC, whole seconds)."""
+        return self._start
 
     def elapsed(self) -> float:
         """Simulated seconds since the clock started."""
         if self._frozen_at is not None:
             return self._frozen_at + self._offset
+        self._observed = True
         return (time.monotonic() - self._mono0) * self.speed + self._offset
 
     def freeze(self) -> None:
         """Stop the clock: time moves only by advance() (deterministic settling)."""
         if self._frozen_at is None:
-            self._frozen_at = (time.monotonic() - self._mono0) * self.speed
+            self._frozen_at = (time.monotonic() - self._mono0) * self.speed if self._observed else 0.0
 
     def thaw(self) -> None:
         """Run again from where the frozen clock stood."""

@@ -8,14 +8,22 @@ crash lines for `-bad` images, shutdown lines after SIGTERM. Only the last RING 
 are served, as if the runtime had rotated the file. Live followers are fed by `pump()`,
 which the kubelet controller calls every simulated second.
 
+Other controllers can own what some containers print (Tekton's step output) by registering
+a generator with `register_source`: ``fn(namespace, pod, container, previous)`` returns
+every (POSIX time, text) line the container instance prints, or will print, or None when
+the container is not its own. The first answer wins over the generated log; it is cut at
+"now" here and followed until the container instance stops, like any other log.
+
 Errors mirror the kubelet's (`validateContainerLogStatus`), passed through by the API
-server as 400 BadRequest; a partitioned node cannot be reached at all.
+server as 400 BadRequest; a partitioned node cannot be reached at all. They are raised
+before any registered source is asked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,12 +40,18 @@ _PATHS = ("/api/orders", "/api/items", "/api/users/me", "/api/cart", "/healthz",
 _METHODS = ("GET", "GET", "GET", "POST", "GET", "PUT", "GET")
 _DB_ERR = "dial tcp 10.96.0.15:5432: connect: connection refused"
 
+LogGenerator = Callable[[str, str, str, bool], list[tuple[float, str]] | None]
+
 
 def format_nano(t: float) -> str:
     """RFC 3339 with nine fractional digits, as `kubectl logs --timestamps` prints."""
     us = round(t * 1e6)  # a float POSIX time carries no more than microseconds
     sec, frac = divmod(us, 10**6)
     return datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:06d}000Z"
+
+
+def _when(line: tuple[float, str]) -> float:
+    return line[0]
 
 
 def _time(s: str | None) -> float | None:
@@ -72,6 +86,7 @@ class _Sub:
     queue: asyncio.Queue
     sent_until: float
     done: bool = False
+    source: LogGenerator | None = None  # a registered generator that owns this container
 
 
 class PodLogs:
@@ -83,6 +98,20 @@ class PodLogs:
         self.seed = int(ctx.options.get("seed", 0) or 0)
         self._subs: list[_Sub] = []
         self._last_read: dict[tuple[str, str, str], float] = {}
+        self._sources: list[LogGenerator] = []
+
+    def register_source(self, fn: LogGenerator) -> None:
+        """Let `fn` serve the containers it answers for (see the module docstring); idempotent."""
+        if fn not in self._sources:
+            self._sources.append(fn)
+
+    def _source(self, namespace: str, pod: str, container: str,
+                previous: bool) -> tuple[LogGenerator, list[tuple[float, str]]] | None:
+        for fn in self._sources:
+            lines = fn(namespace, pod, container, previous)
+            if lines is not None:
+                return fn, lines
+        return None
 
     # -- which instance ---------------------------------------------------------------------
 
@@ -256,6 +285,9 @@ class PodLogs:
         self._last_read[(namespace, pod, name)] = now
         if len(self._last_read) > 1000:  # only the read just before a follow matters
             self._last_read.pop(next(iter(self._last_read)))
+        owned = self._source(namespace, pod, name, previous)
+        if owned is not None:
+            return [(format_nano(t), text) for t, text in sorted(owned[1], key=_when) if t <= now]
         return [(format_nano(t), text) for t, text in self.generate(inst, None, now)]
 
     def subscribe(self, namespace: str, pod: str, container: str | None) -> asyncio.Queue:
@@ -275,7 +307,9 @@ class PodLogs:
             return queue
         now = self.ctx.now()
         since = self._last_read.pop((namespace, pod, name), now)
-        sub = _Sub(namespace, pod, name, obj["metadata"].get("uid", ""), inst, queue, min(since, now))
+        owned = self._source(namespace, pod, name, False)
+        sub = _Sub(namespace, pod, name, obj["metadata"].get("uid", ""), inst, queue, min(since, now),
+                   source=owned[0] if owned else None)
         self._subs.append(sub)
         self._feed(sub, now)
         return queue
@@ -307,7 +341,12 @@ class PodLogs:
                 return  # the connection to the kubelet hangs
             inst = self._ended(obj, sub.container, inst) or inst
         until = now if inst.finished is None else max(now, inst.finished)
-        for t, text in self.generate(inst, sub.sent_until, until):
+        if sub.source is not None:
+            lines = sorted(sub.source(sub.namespace, sub.pod, sub.container, False) or (), key=_when)
+            lines = [e for e in lines if sub.sent_until < e[0] <= until]
+        else:
+            lines = self.generate(inst, sub.sent_until, until)
+        for t, text in lines:
             sub.queue.put_nowait((format_nano(t), text))
         sub.sent_until = until
         if inst.finished is not None:

@@ -53,19 +53,34 @@ def node_overhead(seed: int, node: str) -> tuple[float, int]:
 
 
 class PodMetrics:
-    """The MetricsSource protocol: node_metrics() and pod_metrics(namespace)."""
+    """The MetricsSource protocol: node_metrics() and pod_metrics(namespace).
+
+    Readings are computed lazily per namespace and kept for the scrape window: the HPA
+    controller asks for one namespace at a time, and at 20,000 pods recomputing every pod
+    for each of those questions would dominate the sandbox's idle CPU.
+    """
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.store = ctx.store
         self.seed = int(ctx.options.get("seed", 0) or 0)
-        self._snap_key: tuple | None = None
-        self._changes = 0  # pods/nodes added, removed, bound or changing phase
         self._started: dict[str, float] = {}  # startedAt string -> POSIX time
+        # nodes added or removed; pods added, removed, bound or changing phase (all, per namespace)
+        self._node_changes = 0
+        self._pod_changes = 0
+        self._ns_changes: dict[str, int] = {}
+        self._names: dict[str, set[str]] = {}  # namespace -> pod names
+        for pod in self.store.list("/pods"):
+            md = pod["metadata"]
+            self._names.setdefault(md.get("namespace", ""), set()).add(md["name"])
         self.store.subscribe(self._on_event)
-        self._pods: list[Obj] = []
-        self._by_ns: dict[str, list[Obj]] = {}
-        self._nodes: list[Obj] = []
+        self._window: tuple | None = None
+        self._reachable: dict[str, Obj] = {}
+        self._created = ""
+        # namespace -> (its change count or None, PodMetrics items, (node, cpu, memory) per item)
+        self._by_ns: dict[str, tuple[int | None, list[Obj], list[tuple[str, float, int]]]] = {}
+        self._nodes: tuple[int | None, list[Obj]] | None = None  # (pod change count or None, items)
+        self._exact: dict[str, bool] = {}  # app -> readings without noise (a scenario override)
 
     @property
     def load(self) -> LoadModel:
@@ -78,73 +93,109 @@ class PodMetrics:
         return math.floor(self.ctx.now() / RESOLUTION) * RESOLUTION
 
     def node_metrics(self) -> list[Obj]:
-        self._refresh()
-        return self._nodes
-
-    def pod_metrics(self, namespace: str | None) -> list[Obj]:
-        self._refresh()
-        if not namespace:
-            return self._pods
-        return self._by_ns.get(namespace, [])
-
-    def invalidate(self) -> None:
-        """Forget the current snapshot (tests, or after a scenario jumps time)."""
-        self._snap_key = None
-
-    def _on_event(self, ev: Any) -> None:
-        if ev.key == "/nodes":
-            if ev.type != "MODIFIED":
-                self._changes += 1
-        elif ev.key == "/pods":
-            old, new = ev.old or {}, ev.obj
-            if ev.type != "MODIFIED" or (old.get("status") or {}).get("phase") != (new.get("status") or {}).get(
-                    "phase") or (old.get("spec") or {}).get("nodeName") != (new.get("spec") or {}).get("nodeName"):
-                self._changes += 1
-
-    # -- snapshot ---------------------------------------------------------------------------
-
-    def _refresh(self) -> None:
-        at = self.scrape_time()
-        partitions = frozenset(self.ctx.shared.get("partitions") or ())
-        # live, a scrape is stale until the next window, as metrics-server's is; with the clock
-        # frozen (building, tests) time does not move, so object changes refresh it instead
-        key = (at, partitions, self._changes if self.ctx.clock.frozen else None)
-        if self._snap_key == key:
-            return
-        self._snap_key = key
+        at = self._scrape()
+        version = self._pod_changes if self.ctx.clock.frozen else None
+        if self._nodes is not None and self._nodes[0] == version:
+            return self._nodes[1]
+        per_node: dict[str, list[float]] = {name: [0.0, 0] for name in self._reachable}
+        for ns in sorted(self._names):
+            for node, cpu, mem in self._namespace(ns)[1]:
+                acc = per_node[node]
+                acc[0] += cpu
+                acc[1] += mem
         stamp = ts(datetime.fromtimestamp(at, UTC))
-        created = ts(self.ctx.clock.now())
-        nodes = {n["metadata"]["name"]: n for n in self.store.list("/nodes")
-                 if n["metadata"]["name"] not in partitions}
-        per_node: dict[str, list[float]] = {name: [0.0, 0] for name in nodes}
-        pods = []
-        for pod in self.store.list("/pods"):
-            node = (pod.get("spec") or {}).get("nodeName")
-            if node not in nodes or (pod.get("status") or {}).get("phase") != "Running":
-                continue
-            item = self._pod_item(pod, at, stamp, created)
-            if item is None:
-                continue
-            pods.append(item[0])
-            acc = per_node[node]
-            acc[0] += item[1]
-            acc[1] += item[2]
         out = []
-        for name in sorted(nodes):
+        for name in sorted(self._reachable):
             cpu, mem = node_overhead(self.seed, name)
             cpu += per_node[name][0]
             mem += int(per_node[name][1])
-            md: dict[str, Any] = {"name": name, "creationTimestamp": created}
-            if nodes[name]["metadata"].get("labels"):
-                md["labels"] = dict(nodes[name]["metadata"]["labels"])
+            md: dict[str, Any] = {"name": name, "creationTimestamp": self._created}
+            if self._reachable[name]["metadata"].get("labels"):
+                md["labels"] = dict(self._reachable[name]["metadata"]["labels"])
             out.append({"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": md,
                         "timestamp": stamp, "window": NODE_WINDOW,
                         "usage": {"cpu": format_nanocores(self._nano(cpu, name, at)),
                                   "memory": format_memory(mem // 1024 * 1024)}})
-        self._pods, self._nodes = pods, out
-        self._by_ns = {}
-        for p in pods:
-            self._by_ns.setdefault(p["metadata"]["namespace"], []).append(p)
+        self._nodes = (version, out)
+        return out
+
+    def pod_metrics(self, namespace: str | None) -> list[Obj]:
+        self._scrape()
+        if namespace:
+            return self._namespace(namespace)[0]
+        out: list[Obj] = []
+        for ns in sorted(self._names):
+            out += self._namespace(ns)[0]
+        return out
+
+    def invalidate(self) -> None:
+        """Forget the current readings (tests, or after a scenario jumps time)."""
+        self._window = None
+
+    def _on_event(self, ev: Any) -> None:
+        if ev.key == "/nodes":
+            if ev.type != "MODIFIED":
+                self._node_changes += 1
+        elif ev.key == "/pods":
+            old, new = ev.old or {}, ev.obj
+            if ev.type != "MODIFIED" or (old.get("status") or {}).get("phase") != (new.get("status") or {}).get(
+                    "phase") or (old.get("spec") or {}).get("nodeName") != (new.get("spec") or {}).get("nodeName"):
+                md = new["metadata"]
+                ns = md.get("namespace", "")
+                self._pod_changes += 1
+                self._ns_changes[ns] = self._ns_changes.get(ns, 0) + 1
+                if ev.type == "ADDED":
+                    self._names.setdefault(ns, set()).add(md["name"])
+                elif ev.type == "DELETED":
+                    names = self._names.get(ns)
+                    if names is not None:
+                        names.discard(md["name"])
+                        if not names:
+                            del self._names[ns]
+
+    # -- readings ---------------------------------------------------------------------------
+
+    def _scrape(self) -> float:
+        """Start a new scrape window when the last one is over; returns its time."""
+        at = self.scrape_time()
+        partitions = frozenset(self.ctx.shared.get("partitions") or ())
+        # live, a scrape is stale until the next window, as metrics-server's is; with the clock
+        # frozen (building, tests) time does not move, so node changes start a new one too
+        key = (at, partitions, self._node_changes if self.ctx.clock.frozen else None)
+        if self._window != key:
+            self._window = key
+            self._by_ns.clear()
+            self._nodes = None
+            self._exact.clear()
+            self._created = ts(self.ctx.clock.now())
+            self._reachable = {n["metadata"]["name"]: n for n in self.store.list("/nodes")
+                               if n["metadata"]["name"] not in partitions}
+        return at
+
+    def _namespace(self, ns: str) -> tuple[list[Obj], list[tuple[str, float, int]]]:
+        """The namespace's PodMetrics and per-pod (node, cpu, memory), computed once per window."""
+        version = self._ns_changes.get(ns, 0) if self.ctx.clock.frozen else None
+        hit = self._by_ns.get(ns)
+        if hit is not None and hit[0] == version:
+            return hit[1], hit[2]
+        at = self.scrape_time()
+        stamp = ts(datetime.fromtimestamp(at, UTC))
+        items: list[Obj] = []
+        usage: list[tuple[str, float, int]] = []
+        for name in sorted(self._names.get(ns, ())):
+            pod = self.store.get("/pods", ns, name)
+            if pod is None:
+                continue
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node not in self._reachable or (pod.get("status") or {}).get("phase") != "Running":
+                continue
+            item = self._pod_item(pod, at, stamp, self._created)
+            if item is None:
+                continue
+            items.append(item[0])
+            usage.append((node, item[1], item[2]))
+        self._by_ns[ns] = (version, items, usage)
+        return items, usage
 
     def _time(self, stamp: str) -> float:
         t = self._started.get(stamp)
@@ -170,7 +221,9 @@ class PodMetrics:
         if not running:
             return None
         app = app_of(pod)
-        exact = not self.load.params(app)["noise"]
+        exact = self._exact.get(app)
+        if exact is None:
+            exact = self._exact[app] = not self.load.params(app)["noise"]
         cpu, mem = self.load.pod_usage(app, md["name"], at, namespace=md.get("namespace"))
         containers = []
         total_cpu, total_mem = 0.0, 0

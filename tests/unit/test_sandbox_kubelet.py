@@ -12,6 +12,8 @@ import kubernetes_validate
 import pytest
 
 from almtui.kube.durations import parse_rfc3339
+from almtui.kube.podstatus import pod_status
+from almtui.kube.quantities import cpu_millis
 from almtui.sandbox import admission
 from almtui.sandbox.clock import SimClock
 from almtui.sandbox.controllers.base import Context, Manager
@@ -361,6 +363,143 @@ def test_adopts_settled_pod_without_writing(cluster: Cluster) -> None:
     assert cluster.get("next")["status"]["podIP"] != "10.244.0.2"
 
 
+# -- run to completion -----------------------------------------------------------------------------------
+
+def exits_after(seconds: float, code: int, only: str | None = None):
+    """A container_exits hook: containers (of pod `only`, if given) exit `seconds` after each start."""
+    def hook(pod: dict, container: str, started: float) -> tuple[float, int] | None:
+        if only is not None and pod["metadata"]["name"] != only:
+            return None
+        return started + seconds, code
+    return hook
+
+
+def test_run_to_completion_succeeds_and_is_kept(cluster: Cluster) -> None:
+    assert cluster.ctx.shared["container_exits"] == []
+    cluster.ctx.shared["container_exits"].append(exits_after(5, 0, only="job"))
+    cluster.pod("job", restartPolicy="Never")
+    cluster.pod("web")  # no hook answer: runs on
+    cluster.at(4)
+    assert cluster.get("job")["status"]["phase"] == "Running"
+    cluster.at(8)
+    pod = cluster.get("job")
+    cs = cstatus(pod)
+    term = cs["state"]["terminated"]
+    assert term["exitCode"] == 0 and term["reason"] == "Completed"
+    assert cluster.elapsed(term["finishedAt"]) - cluster.elapsed(term["startedAt"]) == pytest.approx(5, abs=1)
+    assert term["containerID"] == cs["containerID"]
+    assert cs["ready"] is False and cs["started"] is False and cs["restartCount"] == 0
+    st = pod["status"]
+    assert st["phase"] == "Succeeded" and st["podIP"]
+    assert cond(pod, "Ready")["status"] == "False" and cond(pod, "Ready")["reason"] == "PodCompleted"
+    assert cond(pod, "ContainersReady")["reason"] == "PodCompleted"
+    assert cond(pod, "Initialized") | {"lastTransitionTime": None} == {
+        "type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": None,
+        "reason": "PodCompleted"}
+    assert cond(pod, "PodReadyToStartContainers")["status"] == "False"
+    assert kubernetes_validate.validate(pod, "1.33", strict=True)
+    assert pod_status(pod).reason == "Completed"
+    rv = pod["metadata"]["resourceVersion"]
+    assert ("default", "job") not in cluster.kubelet._runs  # timers dropped
+    cluster.at(120)
+    assert cluster.get("job")["metadata"]["resourceVersion"] == rv
+    assert cluster.get("web")["status"]["phase"] == "Running"
+    cluster.store.delete("/pods", "default", "job")
+    cluster.at(121)
+    assert cluster.get("job") is None
+
+
+def test_never_bad_image_fails_with_error(cluster: Cluster) -> None:
+    cluster.pod("crash", image="nginx:1.25-bad", restartPolicy="Never")
+    cluster.at(60)
+    pod = cluster.get("crash")
+    cs = cstatus(pod)
+    assert cs["state"]["terminated"]["exitCode"] == 1 and cs["state"]["terminated"]["reason"] == "Error"
+    assert cs["restartCount"] == 0 and cs["lastState"] == {}
+    assert pod["status"]["phase"] == "Failed"
+    assert cond(pod, "Ready")["reason"] == "PodFailed" and cond(pod, "ContainersReady")["reason"] == "PodFailed"
+    assert "reason" not in cond(pod, "Initialized")
+    assert pod_status(pod).reason == "Error"
+    assert len(cluster.spy.of("crash", "Started")) == 1 and not cluster.spy.of("crash", "BackOff")
+
+
+def test_on_failure_restarts_only_failures(cluster: Cluster) -> None:
+    codes = iter([1, 1, 0])
+
+    def hook(pod: dict, container: str, started: float) -> tuple[float, int]:
+        return started + 3, next(codes)
+
+    cluster.ctx.shared["container_exits"].append(hook)
+    cluster.pod("retry", restartPolicy="OnFailure")
+    cluster.at(10)
+    cs = cstatus(cluster.get("retry"))
+    assert cs["restartCount"] == 1 and cs["lastState"]["terminated"]["reason"] == "Error"
+    assert cluster.get("retry")["status"]["phase"] == "Running"
+    cluster.at(60)
+    pod = cluster.get("retry")
+    cs = cstatus(pod)
+    assert cs["restartCount"] == 2 and cs["state"]["terminated"]["reason"] == "Completed"
+    assert pod["status"]["phase"] == "Succeeded" and pod_status(pod).reason == "Completed"
+    starts = [t - cluster.t0 for _r, _m, t in cluster.spy.of("retry", "Started")]
+    assert [round(b - a) for a, b in itertools.pairwise(starts)] == [4, 13]  # sync, then a 10 s back-off
+
+
+def test_always_restarts_completed_containers_with_back_off(cluster: Cluster) -> None:
+    cluster.ctx.shared["container_exits"].append(exits_after(3, 0))
+    cluster.pod("loop")
+    cluster.at(12)
+    pod = cluster.get("loop")
+    cs = cstatus(pod)
+    assert pod["status"]["phase"] == "Running"
+    assert cs["restartCount"] == 1 and cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert cs["lastState"]["terminated"]["reason"] == "Completed"
+
+
+def test_never_pod_runs_on_while_another_container_runs(cluster: Cluster) -> None:
+    cluster.ctx.shared["container_exits"].append(
+        lambda pod, container, started: (started + 2, 0) if container == "init-like" else None)
+    cluster.store.create("/pods", {
+        "metadata": {"name": "two", "namespace": "default"},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "init-like", "image": "busybox:1.36"},
+                                                          {"name": "server", "image": "nginx:1.25"}]}})
+    cluster.at(30)
+    pod = cluster.get("two")
+    first, second = pod["status"]["containerStatuses"]
+    assert first["state"]["terminated"]["reason"] == "Completed" and "running" in second["state"]
+    assert pod["status"]["phase"] == "Running"
+    assert cond(pod, "Ready")["message"] == "containers with unready status: [init-like]"
+
+
+def test_adopts_terminated_container_without_restarting(cluster: Cluster) -> None:
+    started, finished = "2025-01-06T11:00:00Z", "2025-01-06T11:00:09Z"
+    cluster.store.create("/pods", {
+        "metadata": {"name": "half", "namespace": "default"},
+        "spec": {"nodeName": "node-a", "restartPolicy": "Never",
+                 "containers": [{"name": "a", "image": "busybox:1.36"}, {"name": "b", "image": "nginx:1.25"}]},
+        "status": {"phase": "Running", "podIP": "10.244.0.9", "startTime": started, "containerStatuses": [
+            {"name": "a", "ready": False, "restartCount": 0, "image": "docker.io/library/busybox:1.36",
+             "imageID": "x", "containerID": "containerd://a",
+             "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started,
+                                      "finishedAt": finished, "containerID": "containerd://a"}}},
+            {"name": "b", "ready": True, "restartCount": 0, "image": "docker.io/library/nginx:1.25",
+             "imageID": "y", "containerID": "containerd://b", "state": {"running": {"startedAt": started}}}]}},
+        keep_status=True)
+    cluster.at(5)
+    a, b = cluster.get("half")["status"]["containerStatuses"]
+    assert a["state"]["terminated"]["finishedAt"] == finished and a["containerID"] == "containerd://a"
+    assert "running" in b["state"] and not cluster.spy.of("half", "Started")
+    cluster.store.create("/pods", {
+        "metadata": {"name": "done", "namespace": "default"},
+        "spec": {"nodeName": "node-a", "restartPolicy": "OnFailure",
+                 "containers": [{"name": "a", "image": "busybox:1.36"}]},
+        "status": {"phase": "Running", "containerStatuses": [
+            {"name": "a", "ready": False, "restartCount": 0, "image": "busybox:1.36", "imageID": "",
+             "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started,
+                                      "finishedAt": finished}}}]}}, keep_status=True)
+    cluster.at(10)
+    assert cluster.get("done")["status"]["phase"] == "Succeeded"
+
+
 def test_helpers() -> None:
     assert normalize_image("nginx") == "docker.io/library/nginx:latest"
     assert normalize_image("bitnami/redis:7") == "docker.io/bitnami/redis:7"
@@ -548,6 +687,37 @@ def test_logs_subscribe_streams_and_ends(cluster: Cluster) -> None:
     logs.unsubscribe("default", "web-1", queue)
 
 
+def test_logs_registered_source_wins_and_is_followed(cluster: Cluster) -> None:
+    logs = cluster.ctx.shared["logs"]
+    cluster.ctx.shared["container_exits"].append(exits_after(20, 0, only="gen"))
+
+    def source(namespace: str, pod: str, container: str, previous: bool) -> list[tuple[float, str]] | None:
+        if pod != "gen":
+            return None
+        return [(cluster.t0 + t, f"line {t}") for t in (15, 5, 10, 21)]  # unordered
+
+    logs.register_source(source)
+    logs.register_source(source)  # idempotent
+    cluster.pod("gen", restartPolicy="Never")
+    cluster.pod("web-1")
+    cluster.at(0.5)
+    with pytest.raises(ApiError) as err:  # the kubelet's errors come first
+        logs.lines("default", "gen", "web", False)
+    assert "waiting to start" in err.value.message
+    cluster.at(7)
+    assert [t for _, t in logs.lines("default", "gen", "web", False)] == ["line 5"]
+    assert not any(t.startswith("line") for _, t in logs.lines("default", "web-1", "web", False))
+    queue = logs.subscribe("default", "gen", "web")
+    cluster.at(40)
+    got = []
+    while not queue.empty():
+        got.append(queue.get_nowait())
+    assert [g[1] for g in got[:-1]] == ["line 10", "line 15", "line 21"] and got[-1] is None
+    assert got[0][0].startswith("2025-01-06T12:00:10.")
+    with pytest.raises(ApiError):
+        logs.lines("default", "gen", "web", True)
+
+
 def test_logs_unreachable_on_partition(cluster: Cluster) -> None:
     logs = cluster.ctx.shared["logs"]
     cluster.pod("web-1")
@@ -609,3 +779,32 @@ def test_metrics_follow_load_override() -> None:
         assert to_bytes(usage["memory"]) == mem
     node = c.ctx.shared["metrics"].node_metrics()[0]
     assert cpu_millis(node["usage"]["cpu"]) > 220
+
+
+def test_metrics_are_computed_per_namespace_and_kept_for_the_window(cluster: Cluster) -> None:
+    metrics = cluster.ctx.shared["metrics"]
+    cluster.store.create("/namespaces", {"metadata": {"name": "other"}})
+
+    def other(name: str) -> None:
+        cluster.store.create("/pods", {"metadata": {"name": name, "namespace": "other", "labels": {"app": "x"}},
+                                       "spec": {"containers": [{"name": "x", "image": "nginx:1.25"}]}})
+
+    cluster.pod("web-1")
+    other("x")
+    cluster.at(20)
+    first, other_first = metrics.pod_metrics("default"), metrics.pod_metrics("other")
+    assert [p["metadata"]["name"] for p in first] == ["web-1"]
+    assert [p["metadata"]["name"] for p in other_first] == ["x"]
+    assert metrics.pod_metrics("default") is first  # same window, nothing changed: no recomputation
+    other("y")
+    cluster.at(24)  # y runs now, still in the 12:00:15 window (so it started after the scrape)
+    assert metrics.pod_metrics("default") is first  # another namespace's changes keep this one
+    again = metrics.pod_metrics("other")
+    assert again is not other_first and [p["metadata"]["name"] for p in again] == ["x"]
+    assert [p["metadata"]["name"] for p in metrics.pod_metrics(None)] == ["web-1", "x"]
+    node_cpu = sum(cpu_millis(n["usage"]["cpu"]) for n in metrics.node_metrics())
+    pods_cpu = sum(cpu_millis(c["usage"]["cpu"]) for p in metrics.pod_metrics(None) for c in p["containers"])
+    assert node_cpu > pods_cpu
+    cluster.at(31)
+    assert [p["metadata"]["name"] for p in metrics.pod_metrics("other")] == ["x", "y"]
+    assert metrics.pod_metrics("default")[0]["timestamp"] == "2025-01-06T12:00:30Z"

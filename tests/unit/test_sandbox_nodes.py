@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -87,8 +88,9 @@ def event_recorder(store: Store, clock: SimClock) -> EventRecorder:
 
 
 class Env:
-    def __init__(self, nodes: tuple[str, ...] = ("n1", "n2", "n3"), options: dict | None = None) -> None:
-        self.clock = SimClock(speed=1.0, start=START)
+    def __init__(self, nodes: tuple[str, ...] = ("n1", "n2", "n3"), options: dict | None = None,
+                 start: datetime = START) -> None:
+        self.clock = SimClock(speed=1.0, start=start)
         self.clock.freeze()
         self.store = Store(self.clock, random.Random(1))
         self.ctx = Context(self.store, self.clock, random.Random(1), options or {})
@@ -332,6 +334,60 @@ def test_flaky_node_drops_out_on_a_seeded_schedule() -> None:
     again.mgr.advance(int(runs[0][0] - again.ctx.now()) + 1)
     assert "n2" in again.partitions
 
+
+
+def test_flaky_schedule_is_relative_to_the_clock_start() -> None:
+    def down_at(start: datetime) -> list[float]:
+        env = Env(options={"flaky_nodes": {"n2": {"every": 300, "down": 60}}}, start=start)
+        out = []
+        for _ in range(600):
+            env.mgr.advance(1)
+            if "n2" in env.partitions:
+                out.append(env.ctx.now() - start.timestamp())
+        return out
+
+    first = down_at(START)
+    assert first and first == down_at(datetime(2031, 7, 9, 3, 17, 41, tzinfo=UTC))
+
+
+def test_clock_starts_on_a_whole_second_and_an_unread_clock_freezes_at_its_start() -> None:
+    clock = SimClock(start=datetime(2025, 1, 1, 8, 0, 0, 987654, tzinfo=UTC))
+    assert clock.start == datetime(2025, 1, 1, 8, 0, 0, tzinfo=UTC)
+    clock.freeze()
+    assert clock.time() == clock.start.timestamp() and clock.elapsed() == 0.0
+    clock.advance(2.5)
+    assert clock.now() == datetime(2025, 1, 1, 8, 0, 2, 500000, tzinfo=UTC)
+    live = SimClock(speed=1000.0)
+    assert live.start.microsecond == 0
+    seen = live.time()
+    live.freeze()  # read before: time that was seen never goes back
+    assert live.time() >= seen
+
+
+def test_two_builds_with_the_same_seed_and_start_are_identical(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole-second start, a freeze that stands at the start, seeded phases: a rebuild is byte-identical."""
+    from almtui.sandbox import runtime
+    from almtui.sandbox.resources import REGISTRY
+    from almtui.sandbox.scenario import load_scenario
+
+    wall = datetime(2025, 6, 2, 9, 30, 0, 123456, tzinfo=UTC)
+
+    class FrozenWall(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return wall
+
+    monkeypatch.setattr(runtime, "datetime", FrozenWall)
+
+    def build() -> dict[str, list[str]]:
+        sandbox = runtime.Sandbox(load_scenario("edge-retail"), seed=7)
+        sandbox.build()
+        return {r.key: [json.dumps(o, sort_keys=True) for o in sandbox.store.list(r.key)]
+                for r in REGISTRY.resources}
+
+    first, second = build(), build()
+    assert first["/events"] and first["/pods"]
+    assert first == second
 
 def test_pod_gc_force_deletes_pods_of_a_deleted_node() -> None:
     env = Env()

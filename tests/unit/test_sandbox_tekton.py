@@ -12,6 +12,7 @@ import pytest
 
 from almtui.kube.durations import parse_rfc3339
 from almtui.kube.patch import json_patch
+from almtui.kube.podstatus import pod_status
 from almtui.sandbox import admission
 from almtui.sandbox.clock import SimClock
 from almtui.sandbox.controllers.base import Context, Manager
@@ -22,12 +23,12 @@ from almtui.sandbox.controllers.tekton import (
     CANCELLED_BY_PIPELINE,
     CANCELLED_BY_TIMEOUT,
     PipelineRunController,
-    StepLogs,
     TaskRunController,
     child_name,
     plan_steps,
 )
 from almtui.sandbox.errors import ApiError
+from almtui.sandbox.podlogs import PodLogs
 from almtui.sandbox.store import Store
 
 START = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
@@ -538,9 +539,10 @@ def test_step_logs_are_served_and_followed():
     c = Cluster()
     c.build_pipeline()
     c.run("l-1")
-    c.until(lambda: c.tr("l-1-test") is not None and "steps" in c.tr("l-1-test")["status"])
+    # a follow needs a started container (a waiting one answers 400 "waiting to start", as the kubelet)
+    c.until(lambda: "running" in ((c.tr("l-1-test") or {}).get("status", {}).get("steps") or [{}])[0])
     logs = c.ctx.shared["logs"]
-    assert isinstance(logs, StepLogs)
+    assert isinstance(logs, PodLogs)  # the kubelet's, with the step source registered
     q = logs.subscribe("ci", "l-1-test-pod", "step-test")
     c.settle()
     got = []
@@ -556,3 +558,18 @@ def test_step_logs_are_served_and_followed():
     assert "previous terminated container" in e.value.message
     build = [t for _, t in logs.lines("ci", "l-1-build-pod", "step-build", False)]
     assert any("Taking snapshot" in t for t in build)
+
+
+def test_step_pods_run_to_completion_with_the_kubelet():
+    c = Cluster()
+    assert c.ctx.shared["container_exits"] == [c.trc.step_exit]  # registered when the controller is built
+    c.build_pipeline("flaky", test="test-fail")
+    c.run("flaky-1", pipeline="flaky")
+    c.settle()
+    ok = c.store.get("/pods", "ci", "flaky-1-fetch-pod")
+    bad = c.store.get("/pods", "ci", "flaky-1-test-fail-pod")
+    assert (ok["status"]["phase"], pod_status(ok).reason) == ("Succeeded", "Completed")
+    assert (bad["status"]["phase"], pod_status(bad).reason) == ("Failed", "Error")
+    step = c.tr("flaky-1-test-fail")["status"]["steps"][0]
+    assert step["terminated"] == bad["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert bad["status"]["containerStatuses"][0]["restartCount"] == 0

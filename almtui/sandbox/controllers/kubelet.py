@@ -10,8 +10,16 @@ Lifecycle (times x10 for `-slow` images): bound -> Pending/ContainerCreating at 
 sandbox (podIP, PodReadyToStartContainers) after 0.5 s; per container, in order: pull
 (1.2 s, only when the image is not on the node or the pull policy is Always), create and
 start 0.3 s later; Ready 1 s after start, or the readinessProbe's initialDelaySeconds
-(3 s when unset). `-bad` containers exit with code 1 two seconds after each start and are
-restarted with the kubelet's crash back-off (immediately, then 10 s doubling to 300 s).
+(3 s when unset). `-bad` containers exit with code 1 two seconds after each start.
+
+Run to completion: hooks in ``ctx.shared["container_exits"]`` (``fn(pod, container, started_at)
+-> (exit_at, exit_code) | None``, first answer wins) say when a container started at
+``started_at`` exits; the Tekton controller plans step containers this way. An exited container
+is terminated (Completed for code 0, else Error) and restarted per ``spec.restartPolicy``
+(Always: always; OnFailure: non-zero codes; Never: never) with the kubelet's crash back-off
+(immediately, then 10 s doubling to 300 s). When no container will run again the pod is
+terminal, as kubelet's getPhase says: Succeeded if every container exited 0, else Failed;
+its Ready conditions turn False (PodCompleted / PodFailed) and the kubelet forgets it.
 
 Deleted pods (deletionTimestamp) stop their containers and are removed with grace 0 after
 min(deletionGracePeriodSeconds, 2 s). Nodes named in ``ctx.shared["partitions"]`` get no
@@ -22,7 +30,7 @@ bound to a Node that does not exist are left to the pod GC controller (controlle
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +43,7 @@ from almtui.sandbox.load import LoadModel, image_kind
 from almtui.sandbox.store import Obj, WatchEvent, ts
 
 COMPONENT = "kubelet"
+ExitHook = Callable[[Obj, str, float], tuple[float, int] | None]
 KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady")
 SANDBOX_DELAY = 0.5
 PULL_SECONDS = 1.2
@@ -163,12 +172,13 @@ class Ctr:
     image: str
     kind: str
     scale: float
-    stage: str = "idle"  # idle|queued|pulling|creating|running|exited|backoff|stopped
+    stage: str = "idle"  # idle|queued|pulling|creating|running|exited|backoff|done|stopped
     due: float | None = None
     started_at: float | None = None
     ready: bool = False
     ready_at: float | None = None
-    crash_at: float | None = None
+    exit_at: float | None = None  # when the running container exits (hook or `-bad`)
+    exit_code: int = 1
     restarts: int = 0
     backoff: float = 0.0
     cid: str = ""
@@ -197,8 +207,13 @@ class Run:
     sandbox_ready: bool = False
     stop_at: float | None = None
     stop_done_at: float | None = None
-    stopped: bool = False
+    stopped: bool = False  # deleted: containers stopped
     timer_at: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Every container exited for good: the pod is terminal."""
+        return bool(self.ctrs) and all(c.stage == "done" for c in self.ctrs)
 
 
 class IPAM:
@@ -277,6 +292,7 @@ class Kubelet(Controller):
 
             ctx.shared["metrics"] = PodMetrics(ctx)
         ctx.shared.setdefault("partitions", set())
+        self.exit_hooks: list[ExitHook] = ctx.shared.setdefault("container_exits", [])
         self._runs: dict[tuple[str, str], Run] = {}
         self._by_node: dict[str, set[tuple[str, str]]] = {}
         self._pod_node: dict[tuple[str, str], str] = {}
@@ -376,6 +392,9 @@ class Kubelet(Controller):
             self._remove(pod)
             self._drop(key)
             return None
+        if run.finished:
+            self._drop(key)  # terminal: the pod stays, its sandbox and timers go
+            return None
         nxt = self._next_due(run)
         if nxt is None or (run.timer_at is not None and run.timer_at <= nxt):
             return None
@@ -410,6 +429,7 @@ class Kubelet(Controller):
             c.restarts = int(cs.get("restartCount") or 0)
             c.last = (cs.get("lastState") or {}).get("terminated")
             state = cs.get("state") or {}
+            term = state.get("terminated")
             if "running" in state and cs.get("containerID"):
                 c.stage, c.ever_started = "running", True
                 c.started_at = _when(state["running"].get("startedAt"), now)
@@ -417,10 +437,17 @@ class Kubelet(Controller):
                 c.status_image, c.status_image_id = cs.get("image", ""), cs.get("imageID", "")
                 c.ready = bool(cs.get("ready")) and c.kind != "bad"
                 c.ready_at = None if c.ready else self._ready_delay(pod, c, c.started_at)
-                if c.kind == "bad":
-                    c.crash_at = max(c.started_at + CRASH_AFTER, now)
+                c.exit_at, c.exit_code = self._exit_plan(pod, c, c.started_at)
+                if c.kind == "bad" and c.exit_at is not None:
+                    c.exit_at = max(c.exit_at, now)
+                if c.exit_at is not None:
                     c.backoff = min(BACKOFF_MAX, BACKOFF_INITIAL * 2 ** max(c.restarts - 1, 0))
                 images.add(c.image)
+            elif term and not restarts(spec, int(term.get("exitCode") or 0)):
+                # exited for good before we arrived
+                c.stage, c.ever_started, c.terminated = "done", True, term
+                c.cid = cs.get("containerID") or term.get("containerID") or ""
+                c.status_image, c.status_image_id = cs.get("image", ""), cs.get("imageID", "")
             elif c.restarts or c.last:
                 # crash-looping when we arrived: restart on the next sync
                 c.ever_started = True
@@ -481,7 +508,7 @@ class Kubelet(Controller):
         if c.stage in ("queued", "pulling", "creating", "exited", "backoff"):
             return c.due
         if c.stage == "running":
-            ds = [t for t in (c.ready_at if not c.ready else None, c.crash_at) if t is not None]
+            ds = [t for t in (c.ready_at if not c.ready else None, c.exit_at) if t is not None]
             return min(ds) if ds else None
         return None
 
@@ -507,8 +534,8 @@ class Kubelet(Controller):
             if nxt is not None:
                 nxt.stage, nxt.due = "queued", when
         elif c.stage == "running":
-            if c.crash_at is not None and c.crash_at <= when:
-                self._crash(run, pod, c, c.crash_at)
+            if c.exit_at is not None and c.exit_at <= when:
+                self._exit(pod, c, c.exit_at)
             else:
                 c.ready, c.ready_at = True, None
         elif c.stage == "exited":
@@ -536,14 +563,32 @@ class Kubelet(Controller):
         c.terminated, c.waiting_message, c.waiting_reason = None, None, "ContainerCreating"
         c.ready = False
         c.ready_at = self._ready_delay(pod, c, when)
-        c.crash_at = when + CRASH_AFTER if c.kind == "bad" else None
+        c.exit_at, c.exit_code = self._exit_plan(pod, c, when)
         self._event(pod, run, "Normal", "Created", f"Created container: {c.name}")
         self._event(pod, run, "Normal", "Started", f"Started container {c.name}")
 
-    def _crash(self, run: Run, pod: Obj, c: Ctr, when: float) -> None:
-        c.terminated = {"exitCode": 1, "reason": "Error", "startedAt": ts(_dt(c.started_at or when)),
-                        "finishedAt": ts(_dt(when)), "containerID": c.cid}
-        c.stage, c.due, c.ready, c.crash_at, c.ready_at = "exited", when + SYNC_DELAY, False, None, None
+    def _exit_plan(self, pod: Obj, c: Ctr, started: float) -> tuple[float | None, int]:
+        """When a container started at `started` exits, and its code: the hooks, else `-bad` crashes."""
+        for hook in list(self.exit_hooks):
+            answer = hook(pod, c.name, started)
+            if answer is not None:
+                exit_at, code = answer
+                return max(float(exit_at), started), int(code)
+        if c.kind == "bad":
+            return started + CRASH_AFTER, 1
+        return None, 0
+
+    def _exit(self, pod: Obj, c: Ctr, when: float) -> None:
+        """The container's process ended: terminated now; restarted on the next sync if the policy says so."""
+        code = c.exit_code
+        c.terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                        "startedAt": ts(_dt(c.started_at or when)), "finishedAt": ts(_dt(when)),
+                        "containerID": c.cid}
+        c.ready, c.exit_at, c.ready_at = False, None, None
+        if restarts(pod.get("spec") or {}, code):
+            c.stage, c.due = "exited", when + SYNC_DELAY
+        else:
+            c.stage, c.due = "done", None
 
     def _restart(self, run: Run, pod: Obj, c: Ctr, when: float) -> None:
         c.last = c.terminated
@@ -587,7 +632,8 @@ class Kubelet(Controller):
         statuses = [self._container_status(run, pod, c) for c in run.ctrs]
         all_ready = bool(run.ctrs) and all(c.ready for c in run.ctrs)
         unready = [c.name for c in run.ctrs if not c.ready]
-        if run.stopped:
+        terminal = run.stopped or run.finished
+        if terminal:
             ok = all((c.terminated or {}).get("exitCode") == 0 for c in run.ctrs)
             phase = "Succeeded" if ok else "Failed"
         elif all(c.ever_started for c in run.ctrs) and run.ctrs:
@@ -595,12 +641,14 @@ class Kubelet(Controller):
         else:
             phase = "Pending"
         conds = [dict(c) for c in old.get("conditions") or () if c.get("type") in KUBELET_CONDITIONS]
-        sandbox = "True" if run.sandbox_ready and not run.stopped else "False"
+        sandbox = "True" if run.sandbox_ready and not terminal else "False"
         set_condition(conds, "PodReadyToStartContainers", sandbox, stamp)
-        set_condition(conds, "Initialized", "True", stamp)
-        if run.stopped:
-            set_condition(conds, "Ready", "False", stamp, "PodCompleted")
-            set_condition(conds, "ContainersReady", "False", stamp, "PodCompleted")
+        # status/generate.go: Initialized says PodCompleted, the Ready pair PodCompleted or PodFailed
+        set_condition(conds, "Initialized", "True", stamp, "PodCompleted" if phase == "Succeeded" else None)
+        if terminal:
+            why = "PodCompleted" if phase == "Succeeded" else "PodFailed"
+            set_condition(conds, "Ready", "False", stamp, why)
+            set_condition(conds, "ContainersReady", "False", stamp, why)
         elif all_ready:
             set_condition(conds, "Ready", "True", stamp)
             set_condition(conds, "ContainersReady", "True", stamp)
@@ -630,7 +678,7 @@ class Kubelet(Controller):
     def _container_status(self, run: Run, pod: Obj, c: Ctr) -> dict[str, Any]:
         if c.stage == "running":
             state: dict[str, Any] = {"running": {"startedAt": ts(_dt(c.started_at or 0.0))}}
-        elif c.terminated is not None and c.stage in ("exited", "stopped"):
+        elif c.terminated is not None and c.stage in ("exited", "done", "stopped"):
             state = {"terminated": dict(c.terminated)}
         else:
             w: dict[str, Any] = {"reason": c.waiting_reason}
@@ -665,6 +713,12 @@ class Kubelet(Controller):
         except ApiError as e:
             if e.code not in (404, 409):
                 raise
+
+
+def restarts(spec: dict[str, Any], exit_code: int) -> bool:
+    """Whether the kubelet restarts a container that exited with `exit_code` (spec.restartPolicy)."""
+    policy = spec.get("restartPolicy") or "Always"
+    return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
 
 
 def _dt(t: float) -> datetime:

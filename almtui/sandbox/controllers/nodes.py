@@ -278,8 +278,8 @@ class NodeHeartbeat(Controller):
 
     Nodes named in ``ctx.shared["partitions"]`` get neither. ``ctx.options["flaky_nodes"]``
     (``{node: {"every": s, "down": s}}``) partitions a node for ``down`` seconds out of every
-    ``every``, from a seeded phase. Nodes in ``ctx.shared["not_ready_nodes"]`` (node -> message)
-    report Ready=False (KubeletNotReady).
+    ``every``, from a seeded phase counted from the clock's start (so a rebuild repeats it).
+    Nodes in ``ctx.shared["not_ready_nodes"]`` (node -> message) report Ready=False (KubeletNotReady).
     """
 
     name = "node-heartbeat"
@@ -336,7 +336,8 @@ class NodeHeartbeat(Controller):
             down = float(spec.get("down", 90))
             if every <= 0:
                 continue
-            is_down = (now + self._phase(name, every)) % every < down
+            since = now - self.ctx.clock.start.timestamp()
+            is_down = (since + self._phase(name, every)) % every < down
             if is_down and name not in self._flaky_down:
                 self._flaky_down.add(name)
                 self.partitions.add(name)

@@ -25,9 +25,10 @@ controller registers `step_exit` and reads step states from the pod's container 
 does. Otherwise the controller overlays the plan on the pod's running containers itself: steps terminate
 in the TaskRun status on schedule while the pod keeps running (the kubelet does not end containers).
 
-Logs. ``ctx.shared["logs"]`` is wrapped by `StepLogs`, which serves build output for step containers
-(git fetch, `go test` with "ok 12 tests" or "error: test checkout_test.go:42 failed", image build and
-push lines), generated from the plan, and delegates every other container to the kubelet's PodLogs.
+Logs. The controller registers `step_log_source` with the kubelet's PodLogs (``ctx.shared["logs"]``):
+build output for step containers (git fetch, `go test` with "ok 12 tests" or "error: test
+checkout_test.go:42 failed", image build and push lines), generated from the plan; PodLogs cuts it at
+"now", follows it, and serves every other container itself.
 
 Scenario staging (sandbox-only annotations, so a scenario can build a spread-out run history while it
 settles): `sandbox.almtui.io/release-after: "<s>"` on a PipelineRun created with spec.status
@@ -38,17 +39,15 @@ the run started, as `tkn pipelinerun cancel` would.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import re
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from almtui.kube.durations import format_go_duration, parse_go_duration, parse_rfc3339
-from almtui.sandbox import errors
 from almtui.sandbox.controllers.base import Context, Controller
 from almtui.sandbox.errors import ApiError
 from almtui.sandbox.load import unit
@@ -353,119 +352,24 @@ def step_lines(step: StepPlan, seed: int, uid: str, labels: dict[str, str],
     return [(t0 + f * span, text) for f, text in lines]
 
 
-@dataclass
-class _Follow:
-    namespace: str
-    pod: str
-    container: str
-    uid: str
-    queue: asyncio.Queue
-    sent_until: float
-    done: bool = False
+def step_log_source(ctx: Context, seed: int) -> Callable[[str, str, str, bool], list[tuple[float, str]] | None]:
+    """A PodLogs source (podlogs.register_source) serving step containers' output from their plan."""
 
-
-class StepLogs:
-    """LogSource for step containers of Tekton pods; every other container goes to the wrapped source."""
-
-    def __init__(self, ctx: Context, inner: Any) -> None:
-        self.ctx = ctx
-        self.inner = inner
-        self.seed = int(ctx.options.get("seed", 0) or 0)
-        self._follows: list[_Follow] = []
-
-    def _step(self, namespace: str, pod: str, container: str | None) -> tuple[Obj, StepPlan] | None:
-        obj = self.ctx.store.get("/pods", namespace, pod)
-        if not is_step_pod(obj):
+    def lines(namespace: str, pod: str, container: str, previous: bool) -> list[tuple[float, str]] | None:
+        obj = ctx.store.get("/pods", namespace, pod)
+        if previous or not is_step_pod(obj):
+            return None  # step containers never restart: PodLogs says there is no previous one
+        step = next((s for s in plan_steps(obj, seed) if s.container == container), None)
+        if step is None:
             return None
-        names = [c["name"] for c in (obj.get("spec") or {}).get("containers") or ()]
-        if container is None and len(names) == 1:
-            container = names[0]
-        step = next((s for s in plan_steps(obj, self.seed) if s.container == container), None)
-        return None if step is None else (obj, step)
-
-    def _lines(self, obj: Obj, step: StepPlan, since: float | None, until: float) -> list[tuple[float, str]]:
         md = obj["metadata"]
         labels = md.get("labels") or {}
-        tr = self.ctx.store.get(TR_KEY, md.get("namespace"), labels.get("tekton.dev/taskRun", ""))
+        tr = ctx.store.get(TR_KEY, md.get("namespace"), labels.get("tekton.dev/taskRun", ""))
         params = param_values(None, ((tr or {}).get("spec") or {}).get("params"))
-        out = [e for e in step_lines(step, self.seed, md.get("uid", ""), labels, params) if e[0] <= until]
-        return out if since is None else [e for e in out if e[0] > since]
+        return step_lines(step, seed, md.get("uid", ""), labels, params)
 
-    def lines(self, namespace: str, pod: str, container: str | None, previous: bool) -> list[tuple[str, str]]:
-        from almtui.sandbox.podlogs import format_nano
+    return lines
 
-        hit = self._step(namespace, pod, container)
-        if hit is None:
-            return self.inner.lines(namespace, pod, container, previous)
-        obj, step = hit
-        if previous:
-            raise errors.bad_request(f'previous terminated container "{step.container}" in pod "{pod}" not found')
-        if not (obj.get("spec") or {}).get("nodeName"):
-            return []
-        self.inner.instance(obj, step.container, False)  # the kubelet's errors for waiting containers
-        return [(format_nano(t), text) for t, text in self._lines(obj, step, None, self.ctx.now())]
-
-    def subscribe(self, namespace: str, pod: str, container: str | None) -> asyncio.Queue:
-        hit = self._step(namespace, pod, container)
-        if hit is None:
-            return self.inner.subscribe(namespace, pod, container)
-        obj, step = hit
-        queue: asyncio.Queue = asyncio.Queue()
-        f = _Follow(namespace, pod, step.container, obj["metadata"].get("uid", ""), queue, self.ctx.now())
-        self._follows.append(f)
-        self._feed(f, self.ctx.now())
-        return queue
-
-    def unsubscribe(self, namespace: str, pod: str, queue: asyncio.Queue) -> None:
-        before = len(self._follows)
-        self._follows = [f for f in self._follows if f.queue is not queue]
-        if len(self._follows) == before:
-            self.inner.unsubscribe(namespace, pod, queue)
-
-    def pump(self) -> None:
-        if hasattr(self.inner, "pump"):
-            self.inner.pump()
-        now = self.ctx.now()
-        for f in list(self._follows):
-            self._feed(f, now)
-        self._follows = [f for f in self._follows if not f.done]
-
-    def _feed(self, f: _Follow, now: float) -> None:
-        from almtui.sandbox.podlogs import format_nano
-
-        obj = self.ctx.store.get("/pods", f.namespace, f.pod)
-        if obj is None or obj["metadata"].get("uid") != f.uid:
-            f.done = True
-            f.queue.put_nowait(None)
-            return
-        step = next((s for s in plan_steps(obj, self.seed) if s.container == f.container), None)
-        if step is None:
-            return
-        for t, text in self._lines(obj, step, f.sent_until, now):
-            f.queue.put_nowait((format_nano(t), text))
-        f.sent_until = now
-        if now >= step.finish:
-            f.done = True
-            f.queue.put_nowait(None)
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
-
-
-def install_step_logs(ctx: Context) -> StepLogs:
-    """Wrap the shared LogSource (creating the kubelet's PodLogs if nobody has yet)."""
-    logs = ctx.shared.get("logs")
-    if isinstance(logs, StepLogs):
-        return logs
-    if logs is None:
-        from almtui.sandbox.podlogs import PodLogs
-
-        logs = PodLogs(ctx)
-    wrapped = StepLogs(ctx, logs)
-    ctx.shared["logs"] = wrapped
-    return wrapped
 
 
 # -- TaskRun ---------------------------------------------------------------------------------------
@@ -491,8 +395,16 @@ class TaskRunController(Controller):
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
         self.seed = int(ctx.options.get("seed", 0) or 0)
-        self.logs = install_step_logs(ctx)
+        logs = ctx.shared.get("logs")
+        if logs is None:
+            from almtui.sandbox.podlogs import PodLogs
+
+            logs = ctx.shared["logs"] = PodLogs(ctx)
+        self.step_logs = step_log_source(ctx, self.seed)
+        if hasattr(logs, "register_source"):
+            logs.register_source(self.step_logs)
         self._exit_hook = False
+        _ = self.kubelet_runs_steps  # register the exit hook now when the kubelet is already there
 
     def keys_for(self, ev: WatchEvent) -> Iterable[Hashable]:
         if ev.key == "/pods":
@@ -511,7 +423,8 @@ class TaskRunController(Controller):
         if not self._exit_hook:
             hooks = self.ctx.shared.get("container_exits")
             if isinstance(hooks, list):
-                hooks.append(self.step_exit)
+                if self.step_exit not in hooks:
+                    hooks.append(self.step_exit)
                 self._exit_hook = True
         return self._exit_hook
 
@@ -1131,5 +1044,5 @@ class PipelineRunController(Controller):
              f"Skipped: {skipped}", stamp)
 
 
-__all__ = ["PipelineRunController", "StepLogs", "StepPlan", "TaskRunController", "child_name", "emit",
-           "install_step_logs", "mark", "plan_steps", "step_lines", "succeeded"]
+__all__ = ["PipelineRunController", "StepPlan", "TaskRunController", "child_name", "emit", "mark", "plan_steps",
+           "step_lines", "step_log_source", "succeeded"]
