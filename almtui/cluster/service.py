@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -287,7 +287,7 @@ class ClusterService:
         if action == "set_requests":
             return planner.set_requests(obj, params["requests"], apps=apps)
         if action == "scale":
-            return planner.scale(obj, int(params["replicas"]), apps=apps)
+            return planner.scale(obj, params["replicas"], apps=apps)  # the planner names a bad value
         if action == "undo":
             return planner.undo(obj, self.objects("replicasets", namespace), int(params.get("to_revision", 0)),
                                 apps=apps)
@@ -322,9 +322,13 @@ class ClusterService:
         """Read-only, freshness, RBAC and a server dry run; nothing is written."""
         return self.checker.check(plan)
 
-    def apply(self, plan: Plan, check: CheckResult | None = None, *, override: bool = False) -> Outcome:
-        """Apply a confirmed plan with its precondition; exactly one audit entry, whatever happens."""
-        return self.executor.run(plan, check, override_errors=override)
+    def apply(self, plan: Plan, check: CheckResult | None = None, *, override: bool = False,
+              overrides: Sequence[str] = ()) -> Outcome:
+        """Apply a confirmed plan with its precondition; exactly one audit entry, whatever happens.
+
+        `override` applies despite a failed dry run; `overrides` notes what else the user overrode
+        (blocking pre-flight findings); both end up in the audit entry's `overrides`."""
+        return self.executor.run(plan, check, override_errors=override, overrides=overrides)
 
     def cancel(self, plan: Plan, check: CheckResult | None = None) -> Outcome:
         """The user declined at the confirmation: audited, nothing sent."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from textual import work
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import BindingType
 from textual.message import Message
 from textual.theme import Theme
@@ -28,6 +28,7 @@ from almtui.cluster.connection import connect
 from almtui.cluster.kubeconfig import ConfigError, KubeConfig
 from almtui.cluster.service import ClusterService
 from almtui.ui import keys
+from almtui.ui.actions import ActionRunner
 from almtui.ui.commands import AlmtuiCommands, CommandLine, run_command, suggestions
 from almtui.ui.sanitize import sanitize
 from almtui.ui.screens import SCREEN_CLASSES, BaseScreen
@@ -54,6 +55,20 @@ class ServiceReady(Message):
     def __init__(self, service: ClusterService) -> None:
         super().__init__()
         self.service = service
+
+
+def _ui_screen_classes() -> list[type]:
+    """Every Screen class almtui's UI defines (main screens, detail screens, dialogs): all their
+    binding ids may be remapped in the config."""
+    from textual.screen import Screen
+
+    out, todo = [], [Screen]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub.__module__.startswith("almtui.ui"):
+                out.append(sub)
+    return out
 
 
 class AlmtuiApp(App[int]):
@@ -91,6 +106,7 @@ class AlmtuiApp(App[int]):
         self._pending_lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
         self.data_screens: list[BaseScreen] = []  # mounted data screens (they register themselves)
+        self.actions = ActionRunner(self)  # the one action path: plan, checks, confirm, apply, audit
         for t in found.values():
             self.register_theme(t)
         if wanted in self.available_themes:
@@ -151,23 +167,32 @@ class AlmtuiApp(App[int]):
             self._pending.clear()
         if not areas:
             return
-        screen = self.screen
-        if not isinstance(screen, BaseScreen):
+        screen = self._active_data_screen()
+        if screen is None:
             return  # a modal or detail screen: the data screen catches up on resume
         if "freshness" in areas:
             screen.freshness_changed(self.service.freshness())
         screen.data_changed(areas)
 
     def _tick_freshness(self) -> None:
-        screen = self.screen
+        screen = self._active_data_screen()
         state = self.service.freshness()
-        if isinstance(screen, BaseScreen) and (not state.is_live or screen.live != state.is_live):
+        if screen is not None and (not state.is_live or screen.live != state.is_live):
             screen.freshness_changed(state)
 
     def _tick_ages(self) -> None:
-        screen = self.screen
-        if isinstance(screen, BaseScreen):
+        screen = self._active_data_screen()
+        if screen is not None:
             screen.tick(self.clock())
+
+    def _active_data_screen(self) -> BaseScreen | None:
+        """The active screen if it is a data screen; None under a dialog, and while shutting down
+        (a ClusterChanged posted just before the exit arrives after the screens are gone)."""
+        try:
+            screen = self.screen
+        except ScreenStackError:
+            return None
+        return screen if isinstance(screen, BaseScreen) else None
 
     # -- screens --------------------------------------------------------------------------------
 
@@ -225,7 +250,7 @@ class AlmtuiApp(App[int]):
         overrides = dict(getattr(self.config, "keys", None) or {})
         if not overrides:
             return
-        known = keys.binding_ids([type(self), *SCREEN_CLASSES.values()])
+        known = keys.binding_ids([type(self), *_ui_screen_classes()])
         good, problems = keys.check_keymap(overrides, known)
         for p in problems:
             self.notify(p, title="Config", severity="warning", markup=False)

@@ -1,7 +1,7 @@
 """The `:` command line (k9s style) and the ctrl+p palette provider.
 
 Commands: `ctx NAME`, `ns NAME|all`, `theme NAME`, a screen name (`pipelines`, `rollouts`,
-`health`, `autoscalers`, with short aliases), `help`, `quit`. Both the command line and the
+`health`, `autoscalers`, `advice`, with short aliases), `help`, `quit`. Both the command line and the
 palette call the same app methods; errors are notifications, never exceptions. Cluster-sourced
 names (contexts, namespaces) are shown as plain Content, never markup.
 """
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 SCREENS: dict[str, str] = {
     "pipelines": "Pipelines", "rollouts": "Rollouts", "health": "Health", "autoscalers": "Autoscalers",
+    "advice": "Advice",
 }
 ALIASES: dict[str, str] = {
     "pipelines": "pipelines", "pipeline": "pipelines", "pipelineruns": "pipelines", "pr": "pipelines",
@@ -38,6 +39,7 @@ ALIASES: dict[str, str] = {
     "deploy": "rollouts", "dp": "rollouts",
     "health": "health", "nodes": "health", "node": "health", "no": "health", "pods": "health",
     "autoscalers": "autoscalers", "autoscaler": "autoscalers", "hpa": "autoscalers", "hpas": "autoscalers",
+    "advice": "advice", "sizing": "advice", "rightsizing": "advice", "preflight": "advice",
 }
 ALL_NAMESPACES = ("all", "-A", "*", "--all-namespaces")
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -92,7 +94,7 @@ def run_command(app: AlmtuiApp, line: str) -> bool:
         app.set_theme(cmd.arg)
         return True
     return _error(app, f"unknown command: {sanitize(cmd.verb, 40, single_line=True)} "
-                       "(try ns, ctx, theme, pipelines, rollouts, health, autoscalers, quit)")
+                       "(try ns, ctx, theme, pipelines, rollouts, health, autoscalers, advice, quit)")
 
 
 def _error(app: AlmtuiApp, message: str) -> bool:

@@ -15,6 +15,8 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import DataTable
 
+from almtui.ui.sanitize import sanitize
+
 
 @dataclass(frozen=True)
 class KeyDef:
@@ -33,7 +35,7 @@ class KeyDef:
                        id=self.id, key_display=self.key_display, tooltip=self.description)
 
 
-SCREEN_NAMES = ("pipelines", "rollouts", "health", "autoscalers")
+SCREEN_NAMES = ("pipelines", "rollouts", "health", "autoscalers", "advice")
 
 # App-wide keys. Screen switching is not shown in the key bar item by item ("1-4 screens" is).
 GLOBAL_KEYS: tuple[KeyDef, ...] = (
@@ -41,6 +43,7 @@ GLOBAL_KEYS: tuple[KeyDef, ...] = (
     KeyDef("screen.rollouts", "2", "app.show_screen('rollouts')", "Rollouts", show=False),
     KeyDef("screen.health", "3", "app.show_screen('health')", "Health", show=False),
     KeyDef("screen.autoscalers", "4", "app.show_screen('autoscalers')", "Autoscalers", show=False),
+    KeyDef("screen.advice", "5", "app.show_screen('advice')", "Advice", show=False),
     KeyDef("help", "question_mark", "app.help", "Help", key_display="?"),
     KeyDef("command", "colon", "app.command_line", "Command", key_display=":"),
     KeyDef("quit", "q", "app.quit", "Quit"),
@@ -51,6 +54,71 @@ GLOBAL_KEYS: tuple[KeyDef, ...] = (
 SCREEN_KEYS: tuple[KeyDef, ...] = (
     KeyDef("filter", "slash", "filter", "Filter", key_display="/"),
     KeyDef("filter.clear", "escape", "clear_filter", "Clear filter", show=False),
+)
+
+# Pipelines (screen 1). The part-specific keys are shown only on their part (runs, apps, environments);
+# the action keys are what 80 columns show; enter (detail) and tab (the tab bar) are listed in `?` help.
+PIPELINES_KEYS: tuple[KeyDef, ...] = (
+    KeyDef("pipelines.rerun", "r", "rerun", "Rerun"),
+    KeyDef("pipelines.cancel", "x", "cancel_run", "Cancel"),
+    KeyDef("pipelines.logs", "l", "logs", "Logs"),
+    KeyDef("pipelines.sync", "y", "sync", "Sync"),
+    KeyDef("pipelines.rollback", "b", "rollback", "Rollback"),
+    KeyDef("pipelines.promote", "p", "promote", "Promote"),
+    KeyDef("pipelines.detail", "enter", "detail", "Run detail", show=False, priority=True, key_display="enter"),
+    KeyDef("pipelines.next_part", "tab", "next_part", "Next part (runs, apps, environments)", show=False,
+           key_display="tab"),
+    KeyDef("pipelines.prev_part", "shift+tab", "prev_part", "Previous part", show=False),
+)
+# The run detail pushed by `enter`: same ids as on the list, so one override moves both.
+PIPELINE_DETAIL_KEYS: tuple[KeyDef, ...] = (
+    KeyDef("pipelines.rerun", "r", "rerun", "Rerun"),
+    KeyDef("pipelines.cancel", "x", "cancel_run", "Cancel"),
+    KeyDef("pipelines.logs", "l", "logs", "Logs"),
+    KeyDef("pipelines.back", "escape", "back", "Back", key_display="esc"),
+)
+
+# Rollouts (2): the list and the detail pushed by `enter` share these ids, so one override moves
+# both. Roll back first: it is the key an operator reaches for when a release goes bad.
+ROLLOUT_KEYS: tuple[KeyDef, ...] = (
+    KeyDef("rollouts.open", "enter", "open", "Details", show=False, priority=True, key_display="enter"),
+    KeyDef("rollouts.undo", "u", "undo", "Roll back"),
+    KeyDef("rollouts.deploy", "d", "deploy", "Deploy"),
+    KeyDef("rollouts.promote", "p", "promote", "Promote"),
+    KeyDef("rollouts.promote_full", "P", "promote_full", "Promote full"),
+    KeyDef("rollouts.abort", "a", "abort", "Abort"),
+    KeyDef("rollouts.retry", "t", "retry", "Retry"),
+    KeyDef("rollouts.pause", "space", "pause_resume", "Pause/resume", key_display="space"),
+    KeyDef("rollouts.undo_to", "U", "undo_to", "Roll back to…"),
+    KeyDef("rollouts.restart", "R", "restart", "Restart"),
+    KeyDef("rollouts.scale", "s", "scale", "Scale"),
+    KeyDef("rollouts.logs", "l", "logs", "Logs"),
+)
+ROLLOUT_DETAIL_KEYS: tuple[KeyDef, ...] = (
+    KeyDef("rollouts.back", "escape", "back", "Back", key_display="esc"),
+)
+
+# Health (3): read-only; enter or l opens the log of the failing pod (or Pod warning) under the cursor;
+# enter on a node lists its pods.
+HEALTH_KEYS: tuple[KeyDef, ...] = (
+    KeyDef("health.open", "enter", "open", "Open", show=False),
+    KeyDef("health.logs", "l", "logs", "Logs"),
+)
+# The pods of a node (enter on a node): their logs; escape goes back.
+HEALTH_NODE_PODS_KEYS: tuple[KeyDef, ...] = (
+    KeyDef("health.pods.close", "escape", "close", "Close", key_display="esc"),
+    KeyDef("health.pods.logs", "l", "logs", "Logs"),
+)
+
+# Autoscalers (4): edit the selected HPA's policy (validated form with a what-if, then confirm).
+AUTOSCALERS_KEYS: tuple[KeyDef, ...] = (
+    KeyDef("autoscalers.edit", "e", "edit", "Edit policy"),
+)
+
+# Advice (5): apply the selected workload's right-sizing recommendation; poll usage now.
+ADVICE_KEYS: tuple[KeyDef, ...] = (
+    KeyDef("advice.apply", "a", "apply", "Apply advice"),
+    KeyDef("advice.refresh", "r", "refresh", "Refresh usage"),
 )
 
 # Order in the key bar: essential keys first, so a narrow terminal cuts only the rest.
@@ -84,6 +152,13 @@ def check_keymap(keymap: Mapping[str, str], known: set[str]) -> tuple[dict[str, 
     return good, problems
 
 
+def disabled_keys(screen: DOMNode) -> Mapping[str, str]:
+    """Binding ids the screen marks unavailable (read-only, RBAC) -> why; the key bar dims them and
+    help lists the reason. Screens set them with `app.actions.mark_disabled` (ui/actions.py)."""
+    marked = getattr(screen, "disabled_keys", None)
+    return marked if isinstance(marked, Mapping) else {}
+
+
 @dataclass(frozen=True)
 class HelpRow:
     section: str
@@ -102,6 +177,7 @@ def help_rows(screen: Screen) -> list[HelpRow]:
     rows: list[tuple[int, HelpRow]] = []
     seen: set[tuple[str, str]] = set()
     screen_title = getattr(screen, "TITLE", "") or type(screen).__name__
+    disabled = disabled_keys(screen)
     for active in screen.active_bindings.values():
         b = active.binding
         if not b.description:
@@ -119,6 +195,9 @@ def help_rows(screen: Screen) -> list[HelpRow]:
         if (section, b.description) in seen:
             continue
         seen.add((section, b.description))
-        rows.append((order, HelpRow(section, key, b.description, b.id or "")))
+        description = b.description
+        if b.id and b.id in disabled:
+            description += f" (unavailable: {sanitize(disabled[b.id], 160, single_line=True)})"
+        rows.append((order, HelpRow(section, key, description, b.id or "")))
     rows.sort(key=lambda r: r[0])  # stable: keeps definition order within a section
     return [r for _, r in rows]

@@ -353,11 +353,12 @@ async def test_theme_switch_restyles_status_cells(ui_sandbox):
     app = make_test_app(ui_sandbox, screen="rollouts")
     async with app.run_test() as pilot:
         await settle(pilot)
-        before = table(app).get_row_at(0)[3]
+        phase = [c.key for c in table(app).spec].index("phase")
+        before = table(app).get_row_at(0)[phase]
         assert before.plain[0] in "✓↻‖✗"
         app.set_theme("almtui-light")
         await settle(pilot)
-        after = table(app).get_row_at(0)[3]
+        after = table(app).get_row_at(0)[phase]
         assert after.plain == before.plain and after.spans != before.spans
 
 

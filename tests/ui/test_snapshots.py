@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import pytest
 
+from almtui.cluster.service import ApiHealth
 from almtui.ui.app import AlmtuiApp
 from tests.ui.conftest import make_test_app, settle
 
-SCREENS = ("pipelines", "rollouts", "health", "autoscalers")
+SCREENS = ("pipelines", "rollouts", "health", "autoscalers", "advice")
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
+
+
+def pin_latency(app: AlmtuiApp) -> AlmtuiApp:
+    """The Health screen shows the API's measured latency: pin it (the only wall-clock figure shown)."""
+    app.service.api_health = lambda: ApiHealth(True, 12.0, "")  # type: ignore[method-assign]
+    return app
 
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("screen", SCREENS)
 def test_screen(snap_compare, ui_sandbox, screen, size):
-    app = make_test_app(ui_sandbox, screen=screen, size=SIZES[size])
+    app = pin_latency(make_test_app(ui_sandbox, screen=screen, size=SIZES[size]))
     assert snap_compare(app, terminal_size=SIZES[size], run_before=settle)
 
 
@@ -61,5 +68,5 @@ def test_stale_data_is_marked(snap_compare, ui_sandbox):
 
 
 def test_ansi_16_theme(snap_compare, ui_sandbox):
-    app = make_test_app(ui_sandbox, screen="health", theme="ansi-16")
+    app = pin_latency(make_test_app(ui_sandbox, screen="health", theme="ansi-16"))
     assert snap_compare(app, terminal_size=(80, 24), run_before=settle)

@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,16 +192,18 @@ class Executor:
     # -- public API -----------------------------------------------------------------------------
 
     def run(self, plan: Plan, check: CheckResult | None = None, override_errors: bool = False,
-            confirmed: bool = True) -> Outcome:
+            confirmed: bool = True, overrides: Sequence[str] = ()) -> Outcome:
         """Apply `plan` (if allowed and confirmed) and return what happened; always audited once.
 
         check: the CheckResult the user saw; None runs the checks now. override_errors: apply even
         though the server's dry run failed (only dry-run failures can be overridden; the override
-        is audited). confirmed=False records a cancellation.
+        is audited). overrides: what else the user explicitly overrode before confirming (e.g.
+        blocking pre-flight findings), recorded in the audit entry. confirmed=False records a
+        cancellation.
         """
         if not confirmed:
             return self.record_cancelled(plan, check)
-        state = _Run(check=check)
+        state = _Run(check=check, overrides=list(overrides))
         try:
             outcome = self._run(plan, check, override_errors, state)
         except BaseException as e:
@@ -247,7 +249,7 @@ class Executor:
             if not (override and check.overridable):
                 msg = "; ".join(check.refusals) or "the checks refused this action"
                 return Outcome("refused", msg, rv_before=rv0, error=msg)
-            state.overrides = list(check.refusals)
+            state.overrides += list(check.refusals)
         if plan.noop:
             return Outcome("skipped", plan.skip_reason or "nothing to do", rv_before=rv0, rv_after=rv0)
         fresh = probe_if_not_live(self.conn, lambda: self.conn.freshness.state)

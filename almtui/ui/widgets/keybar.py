@@ -2,7 +2,9 @@
 
 Why not Textual's Footer: it lays keys out in binding order and scrolls off the right edge on a
 narrow terminal. Here help, command, filter, screens and quit come first, then the screen's own
-keys; what does not fit is dropped from the end ("?" lists everything).
+keys; what does not fit is dropped from the end ("?" lists everything). Keys the screen marked
+unavailable (read-only, RBAC: `keys.disabled_keys`) stay listed but dimmed and struck through; "?"
+gives the reason, and pressing one explains it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Static
 
-from almtui.ui.keys import KEYBAR_ORDER, SCREEN_NAMES
+from almtui.ui.keys import KEYBAR_ORDER, SCREEN_NAMES, disabled_keys
 
 
 class KeyBar(Static):
@@ -41,17 +43,23 @@ class KeyBar(Static):
                     shown[b.id] = b
                 else:
                     extra.append(b)
-        items: list[tuple[str, str]] = []
+        disabled = disabled_keys(self.screen)
+        items: list[tuple[str, str, bool]] = []
         for binding_id in KEYBAR_ORDER:
             if binding_id == "quit" and screen_keys:
-                items.append((_screen_range(screen_keys), "screens"))
+                items.append((_screen_range(screen_keys), "screens", False))
             b = shown.get(binding_id)
             if b is not None:
-                items.append((app.get_key_display(b), b.description.lower()))
-        items.extend((app.get_key_display(b), b.description.lower()) for b in extra)
+                items.append((app.get_key_display(b), b.description.lower(), False))
+        items.extend((app.get_key_display(b), b.description.lower(), bool(b.id) and b.id in disabled)
+                     for b in extra)
         parts: list[Content] = []
-        for key, description in items:
-            parts.append(Content.assemble((f" {key} ", "$footer-key-foreground bold"), (description, ""), " "))
+        for key, description, off in items:
+            if off:
+                parts.append(Content.assemble((f" {key} ", "$text-disabled"), (description, "$text-disabled strike"),
+                                              " "))
+            else:
+                parts.append(Content.assemble((f" {key} ", "$footer-key-foreground bold"), (description, ""), " "))
         return Content("").join(parts)
 
 
