@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from almtui.cluster.connection import Connection
 from almtui.cluster.freshness import FreshnessTracker
-from almtui.cluster.informer import Informer
+from almtui.cluster.informer import BACKOFF_CAP, Informer
 from almtui.cluster.kinds import Kind, resolve
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Cache:
 
     def __init__(self, conn: Connection, kinds: Iterable[Kind | str], namespace: str | None = None, *,
                  coalesce: float = 0.1, page_size: int = 500, backoff_base: float = 0.5,
-                 backoff_cap: float = 30.0, unavailable_retry: float = 300.0,
+                 backoff_cap: float = BACKOFF_CAP, unavailable_retry: float = 300.0,
                  watch_timeout: int | None = None) -> None:
         self.conn = conn
         self.namespace = namespace

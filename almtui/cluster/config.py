@@ -17,12 +17,13 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from almtui.cluster.textfile import read_text
 
 ENV_VAR = "ALMTUI_CONFIG"
 # Where the usual installs put Prometheus (upstream manifests and charts):
@@ -204,7 +205,7 @@ def load_config(path: str | None = None) -> Config:
     file, named = config_path(path)
     shown = _shown(file)
     try:
-        text = Path(file).read_text(encoding="utf-8")
+        text = read_text(file)  # never blocks forever on a pipe
     except FileNotFoundError:
         if named:
             raise ConfigError(f"{shown}: config file not found", path=file) from None

@@ -3,9 +3,10 @@
 Why these rules: LIST in pages of 500 (a single huge LIST on a slow link is what makes
 k9s give up); WATCH from the list's resourceVersion with bookmarks, tracking the
 resourceVersion of every event; on 410 Expired relist from scratch and never resume from an
-old object's resourceVersion; on network errors back off exponentially with full jitter;
-a 404 on list means the kind is not served (a CRD that is not installed) and is retried
-rarely, without error spam.
+old object's resourceVersion; on network errors back off exponentially with full jitter,
+capped at BACKOFF_CAP seconds (not client-go's 30: the console must be live again within
+seconds of a link returning); a 404 on list means the kind is not served (a CRD that is
+not installed) and is retried rarely, without error spam.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ ObjKey = tuple[str, str]  # (namespace or "", name)
 # every completed LIST and on availability changes (obj: {}).
 EventHandler = Callable[[Kind, str, dict], None]
 
+BACKOFF_CAP = 5.0  # the longest retry wait: bounds how long after an outage the console stays stale
 SHORT_WATCH = 1.0  # a watch that ends sooner than this with no event is treated as a failure
 
 
@@ -48,7 +50,7 @@ class Informer:
 
     def __init__(self, conn: Connection, kind: Kind, namespace: str | None = None, label_selector: str | None = None,
                  on_event: EventHandler | None = None, *, page_size: int = 500,
-                 watch_timeout: int | None = None, backoff_base: float = 0.5, backoff_cap: float = 30.0,
+                 watch_timeout: int | None = None, backoff_base: float = 0.5, backoff_cap: float = BACKOFF_CAP,
                  unavailable_retry: float = 300.0) -> None:
         self.conn = conn
         self.kind = kind
@@ -78,6 +80,7 @@ class Informer:
         self._stream: WatchStream | None = None
         self._stream_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._watch_was_useful = False  # the last watch delivered events or lived SHORT_WATCH seconds
         self._id = f"{kind}" + (f" in {self.namespace}" if self.namespace else "") + \
             (f" [{label_selector}]" if label_selector else "")
 
@@ -136,6 +139,7 @@ class Informer:
         expired_in_a_row = 0
         need_list = True
         while not self._stop.is_set():
+            self._watch_was_useful = False
             try:
                 if need_list:
                     self._list()
@@ -151,6 +155,8 @@ class Informer:
                     log.debug("%s: %s; relisting", self._id, e)
                     need_list = True
                     self.relists += 1
+                    if self._watch_was_useful:  # compaction overtook a healthy watch: relist at once
+                        attempt = expired_in_a_row = 0
                     expired_in_a_row += 1
                     if expired_in_a_row > 1:  # 410 again right after a relist: do not spin
                         attempt = self._failed(e, attempt)
@@ -276,6 +282,9 @@ class Informer:
             self._stream = stream
         if self._stop.is_set():
             stream.close()
+        # the server accepted our resourceVersion: it replays what we missed, so we are in sync again
+        # (a watch resumed after an outage relists only on 410, and must not stay "broken" forever)
+        self.conn.freshness.stream_ok(self._id)
         n = 0
         try:
             for ev in stream:
@@ -285,6 +294,7 @@ class Informer:
             with self._stream_lock:
                 self._stream = None
             stream.close()
+            self._watch_was_useful = n > 0 or time.monotonic() - started >= SHORT_WATCH
         if self._stop.is_set():
             raise _Stopped
         return n > 0 or time.monotonic() - started >= SHORT_WATCH

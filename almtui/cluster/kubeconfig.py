@@ -33,6 +33,7 @@ from kubernetes.config.incluster_config import InClusterConfigLoader
 from kubernetes.config.kube_config import KubeConfigLoader
 
 from almtui import __version__
+from almtui.cluster.textfile import read_text
 
 AuthKind = Literal["token", "client-cert", "exec", "auth-provider", "basic", "none"]
 
@@ -307,8 +308,7 @@ def _harden(cfg: Configuration) -> None:
 
 def _read(path: str) -> dict[str, Any]:
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+        data = yaml.safe_load(read_text(path))  # never blocks forever on a pipe
     except FileNotFoundError:
         raise ConfigError(f"kubeconfig file not found: {path}") from None
     except IsADirectoryError:
