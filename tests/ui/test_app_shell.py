@@ -24,7 +24,7 @@ from almtui.ui.screens.help import HelpScreen
 from almtui.ui.widgets.header import AppHeader
 from almtui.ui.widgets.keybar import KeyBar
 from almtui.ui.widgets.table import Col, ResourceTable
-from tests.ui.conftest import make_test_app, settle, start_sandbox
+from tests.ui.conftest import FAST, console_clock, make_test_app, settle, start_sandbox
 
 
 def table(app: AlmtuiApp) -> ResourceTable:
@@ -417,3 +417,33 @@ def test_status_words_map_to_one_tone_per_meaning():
     assert badge("Healthy", stale=True).plain == "~ Healthy"  # never claim healthy from stale data
     assert badge("Degraded", stale=True).plain == "✗ Degraded"
     assert badge("[b]x\x1b[/b]").plain == "? [b]x\\x1b[/b]"
+
+
+async def test_insecure_skip_tls_verify_shows_a_warning_badge(ui_sandbox, tmp_path):
+    import yaml
+
+    from almtui.cluster.connection import connect
+    from almtui.cluster.freshness import FreshnessTracker
+    from almtui.cluster.kubeconfig import load_kubeconfig
+    from almtui.cluster.service import ClusterService
+    from almtui.ui.app import make_app
+
+    cfg = yaml.safe_load(Path(ui_sandbox.kubeconfig).read_text())
+    for c in cfg["clusters"]:
+        c["cluster"].pop("certificate-authority-data", None)
+        c["cluster"]["insecure-skip-tls-verify"] = True
+    path = tmp_path / "insecure.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    clock = console_clock(ui_sandbox)
+    conn = connect(load_kubeconfig([str(path)]), None, freshness=FreshnessTracker(clock=clock), **FAST)
+    svc = ClusterService(conn, clock=clock).start()
+    assert svc.wait_synced(30)
+    app = make_app(svc, clock=clock, size=(120, 40), screen="rollouts")
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        badge = app.screen.query_one("#hdr-insecure")
+        assert badge.display and "TLS UNVERIFIED" in str(badge.render())
+    secure = make_test_app(ui_sandbox, screen="rollouts")
+    async with secure.run_test() as pilot:
+        await settle(pilot)
+        assert not secure.screen.query_one("#hdr-insecure").display

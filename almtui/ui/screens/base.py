@@ -150,6 +150,7 @@ class BaseScreen(Screen):
         app = self.almtui
         svc = app.service
         self.header.set_read_only(svc.read_only)
+        self.header.set_insecure(bool(getattr(svc.context, "insecure_skip_tls_verify", False)))
         self._set_location()
         self.freshness_changed(svc.freshness())
 

@@ -35,6 +35,7 @@ class AppHeader(Horizontal):
         yield Static("", id="hdr-where")
         yield Static("", id="hdr-fresh")
         yield Static("READ-ONLY", id="hdr-ro")
+        yield Static("TLS UNVERIFIED", id="hdr-insecure")
 
     def set_location(self, context: str, namespace: str | None, title: str) -> None:
         """"Rollouts 12 │ ns prod │ ctx NAME": the context gives way first on a narrow terminal.
@@ -61,6 +62,12 @@ class AppHeader(Horizontal):
 
     def set_read_only(self, read_only: bool) -> None:
         self.query_one("#hdr-ro", Static).display = read_only
+
+    def set_insecure(self, insecure: bool) -> None:
+        """The kubeconfig says insecure-skip-tls-verify: the server's identity is not checked."""
+        badge = self.query_one("#hdr-insecure", Static)
+        badge.display = insecure
+        badge.tooltip = "insecure-skip-tls-verify: the API server's certificate is not verified" if insecure else None
 
     def set_freshness(self, state: FreshnessState, now: float) -> None:
         """Repaints only when the label changes (a STALE age ticks once per second at most)."""
