@@ -91,6 +91,7 @@ async def select(pilot: Any, table_id: str, key: Any) -> None:
 async def press_and_confirm(pilot: Any, key: str) -> None:
     await pilot.press(key)
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog))
+    await settle(pilot)  # the dialog is mounted and focused before the key reaches it (slow machines)
     await pilot.press("y")
     await wait_for(pilot, lambda: not pilot.app.actions.busy and not isinstance(pilot.app.screen, ConfirmDialog))
 
@@ -301,9 +302,18 @@ async def test_b_rolls_back_to_the_picked_history_entry(sb, tmp_path):
         options.highlighted = options.option_count - 1   # newest first: the last option is the oldest entry
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await settle(pilot)  # the dialog is mounted and focused before the key reaches it (slow machines)
         await pilot.press("y")
-        await wait_for(pilot, lambda: len(sb.get(APPS, "argocd", "pos-sync-prod")["status"]["history"]) > count
-                       and app_settled(sb, "pos-sync-prod"), timeout=30)
+        try:
+            await wait_for(pilot, lambda: len(sb.get(APPS, "argocd", "pos-sync-prod")["status"]["history"]) > count
+                           and app_settled(sb, "pos-sync-prod"), timeout=60)
+        except AssertionError:
+            o = sb.get(APPS, "argocd", "pos-sync-prod")
+            print("DEBUG audit", [(e["action"], e["outcome"], e.get("error")) for e in audit.entries()])
+            print("DEBUG screen", type(app.screen), "count", count, len(o["status"]["history"]))
+            print("DEBUG op", o.get("operation"), o["status"].get("operationState", {}).get("phase"),
+                  o["status"].get("operationState", {}).get("message"))
+            raise
     status = sb.get(APPS, "argocd", "pos-sync-prod")["status"]
     assert status["operationState"]["operation"]["sync"]["revision"] == first["revision"]
     assert status["history"][-1]["revision"] == first["revision"]
