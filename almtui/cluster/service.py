@@ -84,6 +84,7 @@ class ClusterService:
         self._lock = threading.RLock()
         self._subs = _Subscribers()
         self._hpa_history: dict[tuple[str, str], deque[int]] = {}
+        self._rollouts = V.RolloutsBuilder()  # rebuilds only the workloads that changed
         self._unsubscribe: list[Callable[[], None]] = []
         # the write side: one checker (cached SSARs) and one executor (audited) per context
         self.audit = audit or AuditLog()
@@ -197,7 +198,7 @@ class ClusterService:
 
     def rollouts(self) -> list[V.RolloutView]:
         o = self.objects
-        return self._area("rollouts", lambda: V.build_rollouts(
+        return self._area("rollouts", lambda: self._rollouts.build(
             o("deployments"), o("rollouts"), o("replicasets"), o("pods"), o("horizontalpodautoscalers"), self.clock()))
 
     def pipeline_runs(self) -> list[V.PipelineRunView]:

@@ -471,7 +471,7 @@ def _view(**kw: Any) -> V.RolloutView:
                 phase="Paused", message="CanaryPauseStep", step=1, steps=4, set_weight=25, actual_weight=33,
                 active_hash=None, preview_hash=None, stable_hash="aaa", current_hash="bbb", conditions=(),
                 status_text="Paused - CanaryPauseStep", done=False, paused=True, aborted=False, created=None,
-                age=60.0, app="web", hpa=None, replicasets=())
+                age=60.0, app="web", hpa=None, replicasets=(), as_of=0.0)
     base.update(kw)
     return V.RolloutView(**base)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from almtui.cluster.views import build_rollouts, deployment_phase
+from almtui.cluster.views import RolloutsBuilder, build_rollouts, deployment_phase
 from almtui.kube.durations import parse_rfc3339
 
 T0 = "2026-01-01T00:00:00Z"
@@ -243,3 +243,71 @@ def test_sorted_by_namespace_name_kind():
     views = build_rollouts([deployment("b"), deployment("a", "dev")], [rollout("b")], [], [], [], NOW)
     assert [v.key for v in views] == [("Deployment", "dev", "a"), ("Deployment", "prod", "b"),
                                       ("Rollout", "prod", "b")]
+
+
+# --- the incremental builder the service keeps ------------------------------------------------
+
+
+def _world() -> dict[str, list[dict]]:
+    web, api = deployment("web"), deployment("api")
+    rs_web, rs_api = replicaset(web, "aaa", 2), replicaset(api, "bbb", 2)
+    return {"deployments": [web, api], "rollouts": [], "replicasets": [rs_web, rs_api],
+            "pods": pods_of(rs_web, 3) + pods_of(rs_api, 2), "hpas": [hpa("Deployment", "web")]}
+
+
+def _build(builder, w: dict[str, list[dict]], now: float = NOW):
+    views = builder.build(w["deployments"], w["rollouts"], w["replicasets"], w["pods"], w["hpas"], now)
+    return {v.name: v for v in views}
+
+
+def test_builder_keeps_unchanged_views_and_rebuilds_only_what_changed():
+    builder, w = RolloutsBuilder(), _world()
+    first = _build(builder, w)
+    again = _build(builder, w, NOW + 60)  # same objects: same view objects, ages as of the first build
+    assert again["web"] is first["web"] and again["api"] is first["api"]
+    assert again["web"].as_of == NOW
+
+    # an informer replaces a changed pod with a new dict: only its workload is rebuilt
+    pod = copy.deepcopy(w["pods"][0])
+    pod["status"] = {"phase": "Pending"}
+    w["pods"] = [pod, *w["pods"][1:]]
+    third = _build(builder, w, NOW + 120)
+    assert third["api"] is first["api"]
+    assert third["web"] is not first["web"] and third["web"].as_of == NOW + 120
+    assert third["web"].replicasets[0].pods[0].status == "Pending"
+
+
+def test_builder_follows_hpa_replicaset_and_deletion_changes():
+    builder, w = RolloutsBuilder(), _world()
+    first = _build(builder, w)
+    assert first["web"].hpa == "web-hpa" and first["api"].hpa is None
+    w["hpas"] = [hpa("Deployment", "api")]
+    second = _build(builder, w)
+    assert second["web"].hpa is None and second["api"].hpa == "api-hpa"
+    old_rs = replicaset(w["deployments"][1], "ccc", 1, replicas=0)
+    w["replicasets"] = [*w["replicasets"], old_rs]
+    third = _build(builder, w)
+    assert [rs.revision for rs in third["api"].replicasets] == [2, 1]
+    w["deployments"] = w["deployments"][:1]
+    assert set(_build(builder, w)) == {"web"}
+
+
+def test_builder_agrees_with_a_fresh_build():
+    builder, w = RolloutsBuilder(), _world()
+    _build(builder, w)
+    pod = copy.deepcopy(w["pods"][3])
+    pod["metadata"]["deletionTimestamp"] = T0
+    w["pods"] = [*w["pods"][:3], pod, *w["pods"][4:]]
+    incremental = _build(builder, w)  # same clock: ages agree too
+    fresh = {v.name: v for v in build_rollouts(w["deployments"], w["rollouts"], w["replicasets"], w["pods"],
+                                                w["hpas"], NOW)}
+    assert incremental == fresh
+
+
+def test_pods_are_built_only_when_read():
+    w = _world()
+    [web] = [v for v in build_rollouts(w["deployments"], [], w["replicasets"], w["pods"], [], NOW) if v.name == "web"]
+    pods = web.replicasets[0].pods
+    assert len(pods) == 3 and bool(pods) and pods._views is None  # counted without building
+    assert [p.name for p in pods] == sorted(p.name for p in pods) and pods._views is not None
+    assert pods[0].age == 3600.0 and pods == tuple(pods)

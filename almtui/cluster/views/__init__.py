@@ -12,7 +12,7 @@ from .common import ConditionView, PodView, age, build_pod, build_pods, image_ta
 from .environments import DEFAULT_ENVIRONMENTS, EnvCell, EnvironmentView, build_environments
 from .health import NodeHealth, PodIssue, WarningEvent, build_nodes, build_pod_issues, build_warning_events
 from .pipelines import PipelineRunView, TaskRunView, build_pipeline_runs
-from .rollouts import ReplicaSetView, RolloutView, argo_phase, build_rollouts, deployment_phase
+from .rollouts import ReplicaSetView, RolloutsBuilder, RolloutView, argo_phase, build_rollouts, deployment_phase
 
 __all__ = [
     "DEFAULT_ENVIRONMENTS",
@@ -30,6 +30,7 @@ __all__ = [
     "PodView",
     "ReplicaSetView",
     "RolloutView",
+    "RolloutsBuilder",
     "TaskRunView",
     "WarningEvent",
     "age",

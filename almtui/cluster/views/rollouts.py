@@ -7,6 +7,7 @@ The tree is what ``kubectl argo rollouts get rollout`` draws (``info/rollout_inf
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,12 +25,12 @@ from almtui.kube.rollout_status import (
 from .common import (
     POD_HASH_LABEL,
     ConditionView,
+    LazyPods,
     OwnerIndex,
     PodView,
     annotations,
     app_name,
     b,
-    build_pod,
     conditions,
     created_age,
     d,
@@ -69,7 +70,7 @@ class ReplicaSetView:
     ready: int
     available: int
     images: tuple[str, ...]
-    pods: tuple[PodView, ...]
+    pods: Sequence[PodView]    # built lazily by the builders (LazyPods): the list never needs them
     age: float | None
     scale_down_deadline: str | None
 
@@ -109,6 +110,7 @@ class RolloutView:
     app: str
     hpa: str | None
     replicasets: tuple[ReplicaSetView, ...]
+    as_of: float               # when its ages (and its ReplicaSets' and pods') were computed
 
 
 # --- phases (dict in, text out; also used by the environment matrix) ---------------------------
@@ -165,11 +167,10 @@ def _rs_health(rs: dict) -> str:
     return "Healthy"
 
 
-def _rs_view(rs: dict, role: str, roles: tuple[str, ...], revision_key: str, pods: Iterable[dict],
+def _rs_view(rs: dict, role: str, roles: tuple[str, ...], revision_key: str, pods: Sequence[dict],
              now: float) -> ReplicaSetView:
     spec, status, ann = d(rs, "spec"), d(rs, "status"), annotations(rs)
     ns, name = namespace_of(rs), name_of(rs)
-    pod_views = sorted((build_pod(p, now) for p in pods), key=lambda v: v.name)
     return ReplicaSetView(
         key=(ns, name),
         namespace=ns,
@@ -184,7 +185,7 @@ def _rs_view(rs: dict, role: str, roles: tuple[str, ...], revision_key: str, pod
         ready=i(status, "readyReplicas"),
         available=i(status, "availableReplicas"),
         images=images(d(spec, "template", "spec")),
-        pods=tuple(pod_views),
+        pods=LazyPods(pods, now),
         age=created_age(rs, now),
         scale_down_deadline=ann.get(SCALE_DOWN_DEADLINE),
     )
@@ -295,6 +296,7 @@ def _deployment_view(dep: dict, rs_index: OwnerIndex, pod_index: OwnerIndex,
         app=app_name(dep),
         hpa=hpa_index.get((ns, "Deployment", name)),
         replicasets=replicasets,
+        as_of=now,
     )
 
 
@@ -419,6 +421,7 @@ def _rollout_view(ro: dict, rs_index: OwnerIndex, pod_index: OwnerIndex,
         app=app_name(ro),
         hpa=hpa_index.get((ns, "Rollout", name)),
         replicasets=replicasets,
+        as_of=now,
     )
 
 
@@ -426,12 +429,70 @@ def build_rollouts(deployments: Sequence[dict], rollouts: Sequence[dict], replic
                    pods: Sequence[dict], hpas: Sequence[dict], now: float) -> list[RolloutView]:
     """All Deployments and Rollouts as RolloutViews, sorted by (namespace, name, kind).
 
-    Linear: ReplicaSets and pods are indexed by owner once per call.
+    Linear: ReplicaSets and pods are indexed by owner once per call. A fresh build every time; the
+    service keeps a RolloutsBuilder instead, which reuses what did not change.
     """
-    rs_index = OwnerIndex(only_dicts(replicasets))
-    pod_index = OwnerIndex(only_dicts(pods))
-    hpa_index = _hpa_index(only_dicts(hpas))
-    views = [_deployment_view(dep, rs_index, pod_index, hpa_index, now) for dep in only_dicts(deployments)]
-    views += [_rollout_view(ro, rs_index, pod_index, hpa_index, now) for ro in only_dicts(rollouts)]
-    views.sort(key=lambda v: (v.namespace, v.name, v.kind))
-    return views
+    return RolloutsBuilder().build(deployments, rollouts, replicasets, pods, hpas, now)
+
+
+def _same(old: list[Any], new: list[Any]) -> bool:
+    """Whether two source lists hold the very same objects (lists of objects compared item by item)."""
+    if len(old) != len(new):
+        return False
+    for a, b_ in zip(old, new, strict=True):
+        if a is b_:
+            continue
+        if isinstance(a, list) and isinstance(b_, list):
+            if len(a) != len(b_) or any(x is not y for x, y in zip(a, b_, strict=True)):
+                return False
+        elif not (isinstance(a, str) and a == b_):
+            return False
+    return True
+
+
+class RolloutsBuilder:
+    """build_rollouts that rebuilds only the workloads whose source objects changed.
+
+    Why: the Rollouts area depends on pods and HPAs, so it is rebuilt on every pod or HPA status
+    change; from scratch that cost 0.2-0.4 s at 5,000 pods, 20-30 times a minute while idle. The
+    informers replace an object on every change and never edit one in place, so "the same dict
+    objects as last time" (identity, with the old ones kept referenced so that ids cannot be
+    reused) means "nothing to redo". A workload's view depends on the workload, its HPA's name, its
+    ReplicaSets and their pods (the pods only through the lazy pod list, whose ages are those of
+    the build that made it: see `RolloutView.as_of`). An unchanged workload keeps the very same
+    RolloutView object, which lets the UI skip its row with an `is` check.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[str, str, str], tuple[list[Any], RolloutView]] = {}
+        self._indexes: tuple[OwnerIndex | None, OwnerIndex | None] = (None, None)
+        self._lock = threading.Lock()
+
+    def build(self, deployments: Sequence[dict], rollouts: Sequence[dict], replicasets: Sequence[dict],
+              pods: Sequence[dict], hpas: Sequence[dict], now: float) -> list[RolloutView]:
+        with self._lock:
+            rs_index = OwnerIndex(only_dicts(replicasets), self._indexes[0])
+            pod_index = OwnerIndex(only_dicts(pods), self._indexes[1])
+            self._indexes = (rs_index, pod_index)
+            hpa_index = _hpa_index(only_dicts(hpas))
+            old, memo = self._memo, {}
+            views: list[RolloutView] = []
+            for kind, objs, make in (("Deployment", deployments, _deployment_view),
+                                     ("Rollout", rollouts, _rollout_view)):
+                for obj in only_dicts(objs):
+                    ns, name = namespace_of(obj), name_of(obj)
+                    sources: list[Any] = [obj, hpa_index.get((ns, kind, name))]
+                    for rs in rs_index.children(obj, kind):
+                        sources.append(rs)
+                        sources.append(pod_index.children(rs, "ReplicaSet"))
+                    key = (kind, ns, name)
+                    hit = old.get(key)
+                    if hit is not None and _same(hit[0], sources):
+                        view = hit[1]
+                    else:
+                        view = make(obj, rs_index, pod_index, hpa_index, now)
+                    memo[key] = (sources, view)
+                    views.append(view)
+            self._memo = memo
+        views.sort(key=lambda v: (v.namespace, v.name, v.kind))
+        return views

@@ -110,8 +110,14 @@ class RolloutTree(ResourceTable):
         self.view: V.RolloutView | None = None
 
     def set_view(self, view: V.RolloutView | None, badge: Badge, now: float) -> None:
+        """Show `view`'s tree, its ages advanced from when they were computed (`view.as_of`) to `now`."""
         self.view = view
-        self.set_rows(tree_rows(view, badge, self.spec) if view is not None else [], now)
+        if view is None:
+            self.set_rows([], now)
+            return
+        self.set_rows(tree_rows(view, badge, self.spec), view.as_of)
+        if now != view.as_of:
+            self.tick(now)
 
     def selected_pod(self) -> V.PodView | None:
         """The pod under the cursor; on a ReplicaSet, revision or the rollout row, the pod that matters
