@@ -77,6 +77,10 @@ def test_read_only_and_viewer_are_refused_by_the_service(sb, tmp_path):
         assert sb.get("apps/deployments", "prod", "storefront")["spec"]["replicas"] != 5
         with pytest.raises(ActionError):
             viewer.plan("scale", "deployments", "prod", "no-such-thing", replicas=1)
+        for bad in ("2x", None, "", 1.5):  # a bad revision is a refusal with a message, not a ValueError
+            with pytest.raises(ActionError, match="a whole number is needed"):
+                viewer.plan("undo", "deployments", "prod", "storefront", to_revision=bad)
+        assert viewer.plan("undo", "deployments", "prod", "storefront", to_revision=" 0 ").target.name == "storefront"
     finally:
         viewer.stop()
 

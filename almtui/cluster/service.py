@@ -64,6 +64,18 @@ class _Subscribers:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def _whole(value: Any, what: str, action: str, plural: str, namespace: str | None, name: str) -> int:
+    """A whole-number action parameter (a revision, a history id), or an ActionError naming the bad value."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.lstrip("-").isdecimal():
+        return int(text)
+    kind = K.by_plural(plural)
+    raise ActionError(f"invalid {what} {str(value)[:40]!r}: a whole number is needed", action=action,
+                      target=Target(kind, namespace if kind.namespaced else None, name))
+
+
 class ClusterService:
     """Read side: cache + views + freshness. Write side: the action path (see actions/)."""
 
@@ -213,10 +225,15 @@ class ClusterService:
             self.objects("deployments"), self.objects("rollouts"), self.environments, self.clock()))
 
     def nodes(self, node_metrics: list[dict] | None = None) -> list[V.NodeHealth]:
-        if node_metrics is not None:
-            return V.build_nodes(self.objects("nodes"), self.objects("pods"), None, node_metrics, self.clock())
-        return self._area("nodes", lambda: V.build_nodes(
-            self.objects("nodes"), self.objects("pods"), None, None, self.clock()))
+        """Node health as of now. The area (Nodes and their pods) is rebuilt only when those change;
+        the watched node Leases and `node_metrics` are applied on every call, in O(nodes): lease
+        renewals (one per node every ~10 s) are in no area, so they never trigger a rebuild."""
+        def build() -> tuple[float, list[V.NodeHealth]]:
+            now = self.clock()
+            return now, V.build_nodes(self.objects("nodes"), self.objects("pods"), None, None, now)
+
+        built_at, views = self._area("nodes", build)
+        return V.health.refresh_nodes(views, self.objects("leases"), node_metrics, self.clock(), built_at)
 
     def pod_issues(self) -> list[V.PodIssue]:
         return self._area("pod_issues", lambda: V.build_pod_issues(
@@ -290,8 +307,8 @@ class ClusterService:
         if action == "scale":
             return planner.scale(obj, params["replicas"], apps=apps)  # the planner names a bad value
         if action == "undo":
-            return planner.undo(obj, self.objects("replicasets", namespace), int(params.get("to_revision", 0)),
-                                apps=apps)
+            to_revision = _whole(params.get("to_revision", 0), "revision", action, plural, namespace, name)
+            return planner.undo(obj, self.objects("replicasets", namespace), to_revision, apps=apps)
         if action == "promote":
             return planner.rollout_promote(obj, apps=apps)
         if action == "promote_full":
@@ -309,7 +326,8 @@ class ClusterService:
         if action == "sync":
             return planner.app_sync(obj, **params)
         if action == "rollback":
-            return planner.app_rollback(obj, int(params["history_id"]))
+            history_id = _whole(params["history_id"], "history id", action, plural, namespace, name)
+            return planner.app_rollback(obj, history_id)
         if action == "promote_version":
             source = self._object(params["source_plural"], params["source_namespace"], params["source_name"])
             return planner.promote_version(source, obj, apps=apps)
