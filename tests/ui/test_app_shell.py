@@ -280,8 +280,8 @@ async def test_table_updates_in_place_by_key_and_keeps_the_cursor(monkeypatch):
         await pilot.pause()
         t.move_cursor(row=1)
         updated = []
-        real_update = t.update_cell
-        monkeypatch.setattr(t, "update_cell", lambda *a, **k: (updated.append(a[:2]), real_update(*a, **k)))
+        real_put = t._put  # every changed cell goes through it (update_cell only when a width may change)
+        monkeypatch.setattr(t, "_put", lambda rk, i, *a: (updated.append((rk, t.spec[i].key)), real_put(rk, i, *a)))
         # "b" changes one cell, "a" disappears, "d" is new, and the order changes
         t.set_rows([(("d",), ("d", "1", 1.0)), (("c",), ("c", "1", 1.0)), (("b",), ("b", "2", 1.0))], now=0.0)
         await pilot.pause()

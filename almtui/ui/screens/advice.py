@@ -329,14 +329,6 @@ class AdviceScreen(BaseScreen):
                 node_flag(n, pal))))
         self.query_one("#node-sizing-table", ResourceTable).set_rows(node_rows, self.now())
         self._show_detail()
-        self.set_timer(0.05, self._repaint_tables)
-
-    def _repaint_tables(self) -> None:
-        # DataTable widens columns on Idle but keeps rows it painted before under the old widths
-        # (its row cache is not keyed on widths): drop those once the widths have settled.
-        for t in self.query(ResourceTable):
-            t.notify_style_update()
-            t.refresh()
 
     def selected(self) -> WorkloadRow | None:
         data = self.data

@@ -53,6 +53,11 @@ class RolloutsScreen(RolloutActions, BaseScreen):
     def __init__(self, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._by_key: dict[Hashable, V.RolloutView] = {}
+        # The cells last built per key, with the view they came from and what else they depend on:
+        # an unchanged view (ClusterService keeps the same object) reuses its cells tuple, which
+        # ResourceTable then skips without rendering anything.
+        self._cells: dict[Hashable, tuple[V.RolloutView, tuple[object, ...]]] = {}
+        self._cells_for: tuple[object, ...] = ()
         self._table: ResourceTable
         self._swap_lock = asyncio.Lock()
 
@@ -105,8 +110,18 @@ class RolloutsScreen(RolloutActions, BaseScreen):
         views = data or []
         self._by_key = {v.key: v for v in views}
         table = self.table
-        stale = not self.live
-        rows = [(v.key, list_cells(v, table.spec, self.badge(v.phase), self.palette, stale)) for v in views]
+        stale, palette = not self.live, self.palette
+        context = (table.spec, palette, stale)
+        old = self._cells if context == self._cells_for else {}
+        cells: dict[Hashable, tuple[V.RolloutView, tuple[object, ...]]] = {}
+        rows = []
+        for v in views:
+            hit = old.get(v.key)
+            if hit is None or hit[0] is not v:
+                hit = (v, list_cells(v, table.spec, self.badge(v.phase), palette, stale))
+            cells[v.key] = hit
+            rows.append((v.key, hit[1]))
+        self._cells, self._cells_for = cells, context
         table.set_rows(rows, self.now())
         self._update_footer()
 
