@@ -95,9 +95,24 @@ class PrometheusConfig:
 
 @dataclass(frozen=True)
 class RateLimits:
+    """Client-side throttling: `qps`/`burst` for everything a user or a screen causes (actions
+    included), `sync_qps`/`sync_burst` only for the informers' LISTs and watches.
+
+    Why two budgets: qps 5 / burst 10 are client-go's rest.Config defaults (DefaultQPS = 5.0,
+    DefaultBurst = 10 in k8s.io/client-go/rest/config.go), right for a steady trickle of
+    requests. A cold start is a burst of paged LISTs (31 at 5,000 pods) that the small bucket
+    stretches to seconds of waiting. kubectl does the same for its own start-up burst, discovery:
+    `genericclioptions.NewConfigFlags(true).WithDeprecatedPasswordFlag().WithDiscoveryBurst(300)
+    .WithDiscoveryQPS(50.0)` (k8s.io/kubectl/pkg/cmd/cmd.go), while its other requests keep
+    client-go's 5/10; `NewConfigFlags` itself defaults the discovery burst to 100
+    (k8s.io/cli-runtime/pkg/genericclioptions/config_flags.go). Hence 50 / 100 here.
+    """
+
     qps: float = 5.0
     burst: int = 10
     timeout: float = 10.0
+    sync_qps: float = 50.0   # never below qps (the connection takes the larger)
+    sync_burst: int = 100    # never below burst
 
 
 def _ro(d: Mapping[str, str] | None = None) -> Mapping[str, str]:
@@ -460,13 +475,19 @@ class _Parser:
         return _ro(merged)
 
     def rate_limits(self, node: yaml.Node) -> RateLimits:
-        f = self.mapping(node, "rate_limits", ("qps", "burst", "timeout"))
+        f = self.mapping(node, "rate_limits", ("qps", "burst", "timeout", "sync_qps", "sync_burst"))
         kw: dict[str, Any] = {}
         for key, (_, vnode) in f.items():
             if self.value(vnode) is None:
                 continue
             where = f"rate_limits.{key}"
-            kw[key] = self.integer(vnode, where) if key == "burst" else self.number(vnode, where)
+            kw[key] = self.integer(vnode, where) if key.endswith("burst") else self.number(vnode, where)
+        # the sync budget is the larger one: a smaller value set next to the steady one is a mistake
+        for sync, steady in (("sync_qps", "qps"), ("sync_burst", "burst")):
+            if sync in kw and kw[sync] < kw.get(steady, getattr(RateLimits, steady)):
+                limit = kw.get(steady, getattr(RateLimits, steady))
+                raise self.error(f[sync][1], f"rate_limits.{sync}", f"must be at least rate_limits.{steady} "
+                                                                    f"({limit:g}), got {_got(self.value(f[sync][1]))}")
         return RateLimits(**kw)
 
     def keys(self, node: yaml.Node) -> Mapping[str, str]:

@@ -9,6 +9,12 @@ triggers one credential refresh (re-read kubeconfig, re-run the exec plugin) and
 Timeouts: every request has a connect timeout and an idle-read timeout, never a whole-request
 deadline, so a big LIST on a slow link is not killed half-way (the k9s failure). Watches get a
 read timeout longer than the server's bookmark interval, so a dead link is noticed.
+
+Two request budgets: `limiter` (qps 5 / burst 10, client-go's rest.Config defaults) throttles
+everything a user or a screen causes, actions included; `sync_limiter` (qps 50 / burst 100)
+throttles only the informers' LISTs and watches (`sync=True`). A cold start at 5,000 pods is 31
+LIST pages: through the small bucket alone that is (31 - 10) / 5 = 4.2 s of pure waiting, with no
+benefit to the server, which serves a page in milliseconds (see informer.py for the watches).
 """
 
 from __future__ import annotations
@@ -22,15 +28,17 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import urllib3
-from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from almtui.cluster.freshness import FreshnessTracker
 from almtui.cluster.kubeconfig import ContextInfo, KubeConfig
 from almtui.cluster.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +139,16 @@ def _api_error(status: int, http_reason: str, data: bytes, retry_after: str | No
 
 
 class Connection:
-    """Requests and watches against one context, sharing a rate limiter and a freshness tracker.
+    """Requests and watches against one context, sharing two rate limiters and a freshness tracker.
 
     Thread-safe: informers and UI workers call it concurrently. Nothing here blocks forever:
     requests time out, watches have a read timeout, and `close()` interrupts retry sleeps.
+    `qps`/`burst` make `limiter`, for everything but informers; `sync_qps`/`sync_burst` make
+    `sync_limiter`, never tighter than `limiter` (qps <= 0 means unlimited, as in RateLimiter).
     """
 
     def __init__(self, context: ContextInfo, api_client: ApiClient, *, qps: float = 5.0, burst: int = 10,
+                 sync_qps: float = 50.0, sync_burst: int = 100,
                  timeout: float = 10.0, connect_timeout: float | None = None, watch_read_timeout: float = 90.0,
                  max_retries: int = 3, max_retry_wait: float = 30.0, freshness: FreshnessTracker | None = None,
                  reauth: Callable[[], bool] | None = None, reauth_interval: float = 5.0) -> None:
@@ -149,6 +160,8 @@ class Connection:
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
         self.limiter = RateLimiter(qps, burst)
+        unlimited = qps <= 0 or sync_qps <= 0
+        self.sync_limiter = RateLimiter(0.0 if unlimited else max(sync_qps, qps), max(sync_burst, burst))
         self.freshness = freshness or FreshnessTracker()
         self.last_latency: float | None = None
         self._reauth = reauth
@@ -160,15 +173,21 @@ class Connection:
 
     # -- public API -----------------------------------------------------------------------------
 
+    def limiter_for(self, sync: bool) -> RateLimiter:
+        """The budget a request draws from: `sync_limiter` for informers, else `limiter`."""
+        return self.sync_limiter if sync else self.limiter
+
     def request(self, method: str, path: str, *, query: Query = None, body: Any = None,
-                content_type: str | None = None, timeout: float | None = None) -> dict:
+                content_type: str | None = None, timeout: float | None = None, sync: bool = False) -> dict:
         """Send a request and return the parsed JSON object ({} for an empty body).
 
         body: a JSON-serialisable object (a list body with json-patch, a str for apply-patch+yaml).
         Raises ApiError for Status errors and ConnectionLost for network errors and timeouts.
         GETs are retried on 429 (and 5xx with Retry-After) after the server's Retry-After.
+        sync=True draws from the informer-sync budget: only informers pass it.
         """
-        data = self.request_bytes(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
+        data = self.request_bytes(method, path, query=query, body=body, content_type=content_type, timeout=timeout,
+                                  sync=sync)
         if not data:
             return {}
         try:
@@ -183,33 +202,37 @@ class Connection:
         return self.request("GET", path, query=query, timeout=timeout)
 
     def request_bytes(self, method: str, path: str, *, query: Query = None, body: Any = None,
-                      content_type: str | None = None, timeout: float | None = None, accept: str = JSON) -> bytes:
+                      content_type: str | None = None, timeout: float | None = None, accept: str = JSON,
+                      sync: bool = False) -> bytes:
         """As request(), returning the raw body (pod logs, Prometheus proxies)."""
         t = self.timeout if timeout is None else timeout
         _, data = self._perform(method, path, query, body, content_type, (min(self.connect_timeout, t), t),
-                                accept, stream=False)
+                                accept, stream=False, limiter=self.limiter_for(sync))
         return data
 
     def stream(self, path: str, query: Query = None, *, read_timeout: float | None = None,
                accept: str = JSON) -> LineStream:
         """Open a streaming GET (e.g. `follow=true` logs); iterate it for lines, close() from any thread."""
         rt = self.watch_read_timeout if read_timeout is None else read_timeout
-        resp, _ = self._perform("GET", path, query, None, None, (self.connect_timeout, rt), accept, stream=True)
+        resp, _ = self._perform("GET", path, query, None, None, (self.connect_timeout, rt), accept, stream=True,
+                                limiter=self.limiter)
         return LineStream(self, resp, path, rt)
 
     def watch(self, path: str, query: Query = None, *, timeout_seconds: int | None = None,
-              read_timeout: float | None = None) -> WatchStream:
+              read_timeout: float | None = None, sync: bool = False) -> WatchStream:
         """Open a watch: iterate it for event dicts {"type", "object"}; close() from any thread ends it.
 
         Adds watch=true, allowWatchBookmarks=true and timeoutSeconds (random 5-10 min, as
         client-go) to `query`; pass resourceVersion in `query`. An ERROR event is raised as
         ApiError (410 Expired: relist). A clean end of the stream simply ends the iteration.
+        sync=True: an informer's watch (see request()).
         """
         q = [kv for kv in _query(query) if kv[0] not in ("watch", "allowWatchBookmarks", "timeoutSeconds")]
         ts = timeout_seconds if timeout_seconds is not None else random.randint(300, 600)
         q += [("watch", "true"), ("allowWatchBookmarks", "true"), ("timeoutSeconds", str(ts))]
         rt = self.watch_read_timeout if read_timeout is None else read_timeout
-        resp, _ = self._perform("GET", path, q, None, None, (self.connect_timeout, rt), JSON, stream=True)
+        resp, _ = self._perform("GET", path, q, None, None, (self.connect_timeout, rt), JSON, stream=True,
+                                limiter=self.limiter_for(sync))
         return WatchStream(self, resp, path, rt)
 
     def close(self) -> None:
@@ -224,7 +247,8 @@ class Connection:
     # -- internals ------------------------------------------------------------------------------
 
     def _perform(self, method: str, path: str, query: Query, body: Any, content_type: str | None,
-                 timeout: tuple[float, float], accept: str, *, stream: bool) -> tuple[Any, bytes]:
+                 timeout: tuple[float, float], accept: str, *, stream: bool,
+                 limiter: RateLimiter) -> tuple[Any, bytes]:
         method = method.upper()
         attempt = 0
         reauthed = resent = False
@@ -234,6 +258,7 @@ class Connection:
             start = time.monotonic()
             data = b""
             try:
+                limiter.acquire()  # every attempt, retries included
                 resp = self._send(method, path, query, body, content_type, timeout, accept)
                 ok = 200 <= resp.status < 300
                 if not (ok and stream):
@@ -271,7 +296,6 @@ class Connection:
 
     def _send(self, method: str, path: str, query: Query, body: Any, content_type: str | None,
               timeout: tuple[float, float], accept: str) -> urllib3.HTTPResponse:
-        self.limiter.acquire()
         headers = {"Accept": accept, "Accept-Encoding": "gzip"}
         if body is not None:
             headers["Content-Type"] = content_type or JSON

@@ -7,6 +7,15 @@ old object's resourceVersion; on network errors back off exponentially with full
 capped at BACKOFF_CAP seconds (not client-go's 30: the console must be live again within
 seconds of a link returning); a 404 on list means the kind is not served (a CRD that is
 not installed) and is retried rarely, without error spam.
+
+Budget: every request an informer makes (LIST pages, watches) draws from the connection's
+informer-sync budget (`sync=True`), not from the small one screens and actions share. The first
+sync is a burst of pages (31 at 5,000 pods) that qps 5 would stretch to seconds; a relist after a
+410 is the same bulk read, and the screen is stale until it ends; and after a watch-closing blip
+the informers' reconnects and their Retry-After retries would fill the small bucket (15 kinds
+x 4 attempts through qps 5 / burst 10: 10 s), delaying both a user's rollback and the STALE the
+user should see. Informer traffic stays bounded without the small bucket: one request in flight
+per informer, exponential backoff between failures.
 """
 
 from __future__ import annotations
@@ -250,7 +259,7 @@ class Informer:
                 q["continue"] = cont
             try:
                 self.pages += 1
-                body = self.conn.request("GET", url, query=q, timeout=max(self.conn.timeout, 30.0))
+                body = self.conn.request("GET", url, query=q, timeout=max(self.conn.timeout, 30.0), sync=True)
             except ApiError as e:
                 if e.expired and cont:
                     restarts += 1
@@ -277,7 +286,7 @@ class Informer:
             self.reconnects += 1
         self._watches += 1
         started = time.monotonic()
-        stream = self.conn.watch(path(self.kind, self.namespace), q, timeout_seconds=self.watch_timeout)
+        stream = self.conn.watch(path(self.kind, self.namespace), q, timeout_seconds=self.watch_timeout, sync=True)
         with self._stream_lock:
             self._stream = stream
         if self._stop.is_set():

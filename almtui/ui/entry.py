@@ -28,7 +28,8 @@ def _fail(message: str) -> int:
 
 def connect_options(config: Config) -> dict[str, Any]:
     rl = config.rate_limits
-    return {"qps": rl.qps, "burst": rl.burst, "timeout": rl.timeout}
+    return {"qps": rl.qps, "burst": rl.burst, "sync_qps": rl.sync_qps, "sync_burst": rl.sync_burst,
+            "timeout": rl.timeout}
 
 
 def build_service(args: Any, config: Config) -> tuple[ClusterService, Any]:
