@@ -77,8 +77,11 @@ class ConsoleProc:
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(sock_path)
         self._server.listen(1)
+        # PYTHONDONTWRITEBYTECODE (set on these machines) would make every cold start compile almtui
+        # from source (~0.27 s); an installed console has its bytecode, as kubectl is a binary.
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("TEXTUAL_", "KUBECONFIG")) and k not in ("NO_COLOR", "FORCE_COLOR")}
+               if not k.startswith(("TEXTUAL_", "KUBECONFIG"))
+               and k not in ("NO_COLOR", "FORCE_COLOR", "PYTHONDONTWRITEBYTECODE")}
         for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
             env[var] = str(self.workdir / var.lower())
         env.update({"TERM": "xterm-256color", "COLUMNS": str(self.cols), "LINES": str(self.rows),

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +31,7 @@ from bench.sandbox import SandboxProc
 DEFAULT_SCALES = ("pods=5000,nodes=200,deployments=500,rollouts=50,hpas=100",
                   "pods=20000,nodes=200,deployments=500,rollouts=50,hpas=100")
 RESULTS = Path(__file__).resolve().parent / "results"
+REPO = RESULTS.parent.parent
 SCHEMA = 1
 
 # target name -> (description, limit)
@@ -233,6 +235,9 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "command": "python -m bench.run " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": machine(), "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(o).items()},
         "scales": []}
+    # bytecode for the console, as an installed one has it (see bench/console.py)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "almtui"), str(REPO / "bench")],
+                   check=False, env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"})
     try:
         for n, spec in enumerate(o.scale or DEFAULT_SCALES):
             t0 = time.monotonic()
