@@ -3,6 +3,7 @@
 Why coalescing: a rollout or an event storm can produce hundreds of watch events per second;
 the UI must redraw at a bounded rate. Subscribers get, at most every `coalesce` seconds and
 from one notifier thread, the set of kinds (plural names) that changed since the last call.
+Kinds with `notify=False` (node Leases) are left out: readers poll `changes(kind)` instead.
 
 Objects returned by `get` and `list` are the informers' own dicts, shared and read-only:
 copy before editing (e.g. to build a patch).
@@ -52,7 +53,11 @@ class CacheStats:
 
 
 class Cache:
-    """Informers for `kinds` (namespaced ones limited to `namespace`, None = all) and a notifier."""
+    """Informers for `kinds` and a notifier.
+
+    Namespaced kinds are limited to `namespace` (None = all), except a kind with a
+    `watch_namespace` of its own (node Leases: kube-node-lease, whatever the console's).
+    """
 
     def __init__(self, conn: Connection, kinds: Iterable[Kind | str], namespace: str | None = None, *,
                  coalesce: float = 0.1, page_size: int = 500, backoff_base: float = 0.5,
@@ -63,7 +68,7 @@ class Cache:
         self.coalesce = coalesce
         self.kinds: tuple[Kind, ...] = tuple(dict.fromkeys(resolve(k) for k in kinds))
         self._informers: dict[str, Informer] = {
-            k.plural: Informer(conn, k, namespace if k.namespaced else None, on_event=self._on_event,
+            k.plural: Informer(conn, k, self.scope(k), on_event=self._on_event,
                                page_size=page_size, backoff_base=backoff_base, backoff_cap=backoff_cap,
                                unavailable_retry=unavailable_retry, watch_timeout=watch_timeout)
             for k in self.kinds}
@@ -75,6 +80,14 @@ class Cache:
         self._notifier: threading.Thread | None = None
         self._buckets: deque[list[int]] = deque(maxlen=RATE_WINDOW + 1)  # [second, count]
         self._notifications = 0
+        self._changes: dict[str, int] = {}
+
+    def scope(self, kind: Kind | str) -> str | None:
+        """The namespace this cache watches `kind` in (None: all, or cluster-scoped)."""
+        k = resolve(kind)
+        if not k.namespaced:
+            return None
+        return k.watch_namespace or self.namespace
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -125,6 +138,12 @@ class Cache:
         """False when the server does not serve the kind (e.g. Argo CRDs absent); None until known."""
         return self.informer(kind).available
 
+    def changes(self, kind: Kind | str) -> int:
+        """How many changes (watch events, relists) the kind has seen: a cheap "anything new?" token
+        for a reader that looks on its own schedule instead of subscribing (node Leases)."""
+        with self._cond:
+            return self._changes.get(resolve(kind).plural, 0)
+
     def get(self, kind: Kind | str, namespace: str | None, name: str) -> dict | None:
         """One cached object (read-only), or None."""
         return self.informer(kind).get(namespace, name)
@@ -155,13 +174,15 @@ class Cache:
     def _on_event(self, kind: Kind, etype: str, obj: dict) -> None:
         now = int(time.monotonic())
         with self._cond:
-            self._changed.add(kind.plural)
+            self._changes[kind.plural] = self._changes.get(kind.plural, 0) + 1
             if etype != "SYNC":
                 if self._buckets and self._buckets[-1][0] == now:
                     self._buckets[-1][1] += 1
                 else:
                     self._buckets.append([now, 1])
-            self._cond.notify()
+            if kind.notify:
+                self._changed.add(kind.plural)
+                self._cond.notify()
 
     def _notify_loop(self) -> None:
         while True:

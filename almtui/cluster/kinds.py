@@ -18,6 +18,11 @@ class Kind:
     plural: str     # the resource name in URLs; unique among KINDS
     kind: str
     namespaced: bool = True
+    # Watch only this namespace, whatever the console's: node Leases live in kube-node-lease.
+    watch_namespace: str | None = None
+    # False: the Cache counts changes (Cache.changes) but wakes no subscriber for them; for kinds
+    # that change often and that readers look at on their own schedule (node Lease renewals).
+    notify: bool = True
 
     @property
     def api_version(self) -> str:
@@ -47,9 +52,14 @@ APPLICATIONS = Kind("argoproj.io", "v1alpha1", "applications", "Application")
 PIPELINES = Kind("tekton.dev", "v1", "pipelines", "Pipeline")
 PIPELINERUNS = Kind("tekton.dev", "v1", "pipelineruns", "PipelineRun")
 TASKRUNS = Kind("tekton.dev", "v1", "taskruns", "TaskRun")
+# Node heartbeats: each kubelet renews its Lease every ~10 s (20 events/s at 200 nodes). No
+# service area reads them and they notify nobody: the Health screen re-applies them on a timer
+# (see ClusterService.nodes).
+NODE_LEASES = Kind("coordination.k8s.io", "v1", "leases", "Lease", watch_namespace="kube-node-lease",
+                   notify=False)
 
 KINDS: tuple[Kind, ...] = (NAMESPACES, NODES, PODS, SERVICES, EVENTS, CONFIGMAPS, DEPLOYMENTS, REPLICASETS, HPAS,
-                           PDBS, ROLLOUTS, APPLICATIONS, PIPELINES, PIPELINERUNS, TASKRUNS)
+                           PDBS, ROLLOUTS, APPLICATIONS, PIPELINES, PIPELINERUNS, TASKRUNS, NODE_LEASES)
 # What the screens watch by default (ConfigMaps are not shown, and may be many).
 SCREEN_KINDS: tuple[Kind, ...] = tuple(k for k in KINDS if k is not CONFIGMAPS)
 BY_PLURAL: dict[str, Kind] = {k.plural: k for k in KINDS}

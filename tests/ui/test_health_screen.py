@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from textual.notifications import Notify
 
-from almtui.cluster.connection import connect
+from almtui.cluster.connection import ConnectionLost, connect
 from almtui.cluster.freshness import FreshnessTracker
 from almtui.cluster.kubeconfig import load_kubeconfig
 from almtui.cluster.service import ApiHealth, ClusterService
 from almtui.cluster.views.common import epoch
 from almtui.kube.quantities import cpu_millis, to_bytes
 from almtui.ui.app import AlmtuiApp, make_app
-from almtui.ui.screens.health import HealthScreen
+from almtui.ui.screens.health import NODE_METRICS_PATH, HealthScreen
 from almtui.ui.screens.logs import LogScreen
 from almtui.ui.widgets import sizing_format as F
 from almtui.ui.widgets.health_detail import HealthDetail, HealthSummary
@@ -297,3 +297,91 @@ def test_node_pods_snapshot(snap_compare, cut_off, size):
         await settle(pilot)
 
     assert snap_compare(build(cut_off, size=size), terminal_size=size, run_before=run_before)
+
+
+async def test_heartbeats_come_by_watch_and_usage_is_read_once_a_minute_while_shown(cut_off):
+    """No periodic LIST: Lease renewals arrive by watch and are re-applied on the screen's heartbeat
+    tick without a request (and a Lease that runs out unrenewed is noticed by that tick); node usage
+    is read on entering, then when a minute old and only while the screen is shown; a failed read
+    keeps the last usage and the summary says how old it is."""
+    start = math.floor(cut_off.call(lambda s: s.clock.time())) + 0.5
+    now = [start]
+    app = build(cut_off, clock=lambda: now[0])
+    conn, failing, requests = app.service.conn, [False], []
+    real = conn.request
+
+    def counting(method: str, path: str, **kwargs: Any) -> dict:
+        requests.append(path)
+        if failing[0] and path == NODE_METRICS_PATH:
+            raise ConnectionLost("no route", "refused")
+        return real(method, path, **kwargs)
+
+    def renew(seconds_ago: float) -> None:
+        def go(s: Any) -> None:
+            from datetime import UTC, datetime
+            when = datetime.fromtimestamp(s.clock.time() - seconds_ago, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            s.store.mutate(LEASES, "kube-node-lease", "gw-store-02", lambda lease: lease["spec"].update(
+                renewTime=when))
+        cut_off.call(go)
+
+    def reads() -> int:
+        """Node usage reads; and never a Lease request (they come by watch)."""
+        assert not [p for p in requests if "coordination.k8s.io" in p], requests
+        return requests.count(NODE_METRICS_PATH)
+
+    def summary() -> str:
+        return str(app.screen.query_one(HealthSummary).render())
+
+    conn.request = counting  # type: ignore[method-assign]
+    try:
+        async with app.run_test() as pilot:
+            await settle(pilot)
+            health = app.screen
+            assert isinstance(health, HealthScreen) and reads() == 1
+            assert row(app, "nodes-table", ("gw-store-02",))["status"] == "‖ Suspect"
+            seen = app.service.cache.changes("leases")
+            renew(0)
+            for _ in range(200):
+                if app.service.cache.changes("leases") > seen:
+                    break
+                await pilot.pause(0.05)
+            assert app.service.cache.changes("leases") > seen, "the renewal never came through the watch"
+            await settle(pilot)
+            assert row(app, "nodes-table", ("gw-store-02",))["status"] == "‖ Suspect"  # a renewal rebuilds nothing
+            now[0] += 5
+            health._heartbeat()
+            await settle(pilot)
+            cells = row(app, "nodes-table", ("gw-store-02",))
+            assert cells["status"] == "✓ Ready" and cells["beat"] == "5s" and "lease" not in cells["notes"]
+            assert reads() == 1  # from the watch cache: no request
+            used = row(app, "nodes-table", ("gw-store-01",))["cpu"]
+            now[0] = start + 59
+            health._heartbeat()
+            await settle(pilot)
+            assert reads() == 1  # not a minute yet
+            # no renewal since: the Lease ran out with no event to say so, and the tick noticed
+            assert row(app, "nodes-table", ("gw-store-02",))["status"] == "‖ Suspect"
+            now[0] = start + 61
+            health._heartbeat()
+            await settle(pilot)
+            assert reads() == 2
+            await pilot.press("1")  # away: no reads however long
+            await settle(pilot)
+            now[0] += 300
+            health._heartbeat()
+            await settle(pilot)
+            assert reads() == 2
+            await pilot.press("3")  # back, the last read 5 minutes old: read at once
+            await settle(pilot)
+            assert app.screen is health and reads() == 3
+            assert "old" not in summary()
+            failing[0] = True
+            now[0] += 71
+            health._heartbeat()
+            await settle(pilot)
+            assert reads() == 4
+            assert "usage: metrics.k8s.io not available; usage 71s old" in summary()
+            assert row(app, "nodes-table", ("gw-store-01",))["cpu"] == used  # the last usage, kept
+    finally:
+        conn.request = real  # type: ignore[method-assign]
+        renew(120)  # as the fixture left it

@@ -3,18 +3,22 @@
 Edge realities drive the node table: a node that stops heartbeating is Unknown and tainted
 unreachable, and its pods are evicted after their toleration, so the countdown to the first
 eviction is shown and ticks every second; a node that says Ready while its own Lease is stale
-(delegated heartbeats) is flagged "suspect". Leases and node usage (metrics.k8s.io, or
-Prometheus through `service.metrics`) are not in the watch cache: a worker reads them every
-~15 s while this screen is shown. `enter` or `l` on a failing pod (or a Pod's warning) opens
+(delegated heartbeats) is flagged "suspect". Node Leases are watched, but their renewals (one
+per node every ~10 s) trigger no rebuild: while this screen is shown it re-applies the cached
+Leases every HEARTBEAT_SECONDS, when one was renewed or ran out since. Node usage (metrics.k8s.io, or Prometheus
+through `service.metrics`) cannot be watched: a worker reads it every USAGE_SECONDS, only while
+this screen is shown (and on entering it when the last read is older), and the summary says
+how old it is when a read is overdue. `enter` or `l` on a failing pod (or a Pod's warning) opens
 its logs; `enter` on a node lists its pods. Nothing here writes to the cluster.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Static
@@ -25,7 +29,7 @@ from almtui.cluster.connection import ApiError, ConnectionLost
 from almtui.cluster.service import ApiHealth, ClusterService
 from almtui.ui import keys
 from almtui.ui.screens.base import BaseScreen
-from almtui.ui.status import Tone, styled
+from almtui.ui.status import Tone, fmt_age, styled
 from almtui.ui.widgets import sizing_format as F
 from almtui.ui.widgets.health_detail import (
     HealthDetail,
@@ -41,9 +45,10 @@ from almtui.ui.widgets.health_detail import (
 from almtui.ui.widgets.health_node_pods import NodePods, pods_on
 from almtui.ui.widgets.table import Col, ResourceTable
 
-POLL_SECONDS = 15.0       # leases and node usage
+USAGE_SECONDS = 60.0      # node usage is read this often while the screen is shown
+HEARTBEAT_SECONDS = 10.0  # the watched Leases are re-applied this often (the kubelet's renew interval)
+USAGE_OVERDUE = USAGE_SECONDS + HEARTBEAT_SECONDS  # older than a healthy poll cycle leaves it: say so
 COUNTDOWN_SECONDS = 1.0   # eviction countdowns tick this often while one is pending
-LEASES_PATH = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
 NODE_METRICS_PATH = "/apis/metrics.k8s.io/v1beta1/nodes"
 
 NODE_COLUMNS = (
@@ -76,11 +81,11 @@ EVENT_COLUMNS = (
 
 
 @dataclass(frozen=True)
-class NodeExtras:
-    """What the poll worker read beside the watch cache (None: not available, with the reason)."""
+class NodeUsage:
+    """The last node usage read: NodeMetrics-shaped dicts (None: none yet), when, and why the last poll failed."""
 
-    leases: list[dict] | None = None
     node_metrics: list[dict] | None = None
+    read_at: float | None = None   # console clock
     note: str = ""
 
 
@@ -92,6 +97,7 @@ class HealthData:
     api: ApiHealth | None
     built_at: float                   # the service clock when the views were built
     note: str = ""
+    leases_seen: int = 0              # Cache.changes("leases") when the views were built
     idle: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> resources reserved but idle
 
 
@@ -119,18 +125,18 @@ def read_node_metrics(service: ClusterService) -> tuple[list[dict] | None, str]:
         return None, "usage: metrics.k8s.io not available"
 
 
-def read_extras(service: ClusterService) -> NodeExtras:
-    """Node Leases and node usage, one request each (worker thread). Failures are notes, never errors."""
-    notes = []
-    leases: list[dict] | None = None
+def lease_changes(service: ClusterService) -> int:
+    """A token that moves whenever a watched node Lease changes."""
+    return service.cache.changes("leases")
+
+
+def lease_note(service: ClusterService) -> str:
+    """Why heartbeats come from the Nodes' Ready condition alone ("" when the Leases are watched)."""
     try:
-        leases = list(service.conn.request("GET", LEASES_PATH).get("items") or [])
-    except (ApiError, ConnectionLost) as e:
-        notes.append(f"leases: {getattr(e, 'reason', '') or type(e).__name__}")
-    metrics, note = read_node_metrics(service)
-    if note:
-        notes.append(note)
-    return NodeExtras(leases, metrics, "; ".join(notes))
+        available = service.cache.available("leases")
+    except KeyError:
+        return "leases: not watched"
+    return "leases: not available" if available is False else ""
 
 
 class HealthScreen(BaseScreen):
@@ -147,8 +153,10 @@ class HealthScreen(BaseScreen):
 
     def __init__(self, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.extras = NodeExtras()
-        self._polled_at: float | None = None
+        self.usage = NodeUsage()
+        self._polled_at: float | None = None  # the last usage poll, answered or not
+        self._badges: dict[tuple[str, str, str | None, bool], Text] = {}
+        self._badges_palette: object = None
 
     def compose_body(self) -> ComposeResult:
         yield HealthSummary("", id="health-summary")
@@ -162,55 +170,80 @@ class HealthScreen(BaseScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.set_interval(POLL_SECONDS, self._poll_if_shown)
+        self.set_interval(HEARTBEAT_SECONDS, self._heartbeat)
         self.set_interval(COUNTDOWN_SECONDS, self._tick_countdowns)
         self.poll()
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
-        polled = self._polled_at
-        if polled is not None and self.now() - polled >= POLL_SECONDS:
+        if self._usage_due():
             self.poll()
 
     def service_replaced(self) -> None:
-        self.extras = NodeExtras()  # the old cluster's leases and usage
+        self.usage = NodeUsage()  # the old cluster's usage
         self._polled_at = None
         super().service_replaced()
         self.poll()
 
     # -- data -----------------------------------------------------------------------------------
 
-    def _poll_if_shown(self) -> None:
-        if self.is_current:
-            self.poll()
+    def _usage_due(self) -> bool:
+        polled = self._polled_at
+        return polled is None or self.now() - polled >= USAGE_SECONDS
+
+    def _heartbeat(self) -> None:
+        """While shown: read usage when due, else re-apply the Leases if any was renewed."""
+        if not self.is_current:
+            return
+        if self._usage_due():
+            self.poll()  # reloads when it lands
+            return
+        data = self.data
+        if isinstance(data, HealthData):
+            if data.leases_seen != lease_changes(self.almtui.service) or self._lease_ran_out(data):
+                self.reload()
+            else:
+                self._show_summary(data)  # the usage's age moves on
+
+    def _lease_ran_out(self, data: HealthData) -> bool:
+        """A Ready node's Lease expired since the build: it is suspect now, and no event will say so."""
+        elapsed = self._elapsed(data)
+        return any(n.ready == "True" and not n.suspect and n.lease_age is not None and n.lease_duration is not None
+                   and n.lease_age + elapsed > n.lease_duration for n in data.nodes)
 
     def poll(self) -> None:
-        """Read leases and node usage again (worker), then rebuild."""
+        """Read node usage again (worker), then rebuild."""
+        self._polled_at = self.now()
         self._poll(self.almtui.service)
 
     @work(thread=True, exclusive=True, group="health-poll", exit_on_error=False)
     def _poll(self, service: ClusterService) -> None:
-        extras = read_extras(service)
-        self.app.call_from_thread(self._polled, service, extras)
+        metrics, note = read_node_metrics(service)
+        self.app.call_from_thread(self._polled, service, metrics, note)
 
-    def _polled(self, service: ClusterService, extras: NodeExtras) -> None:
+    def _polled(self, service: ClusterService, metrics: list[dict] | None, note: str) -> None:
         if service is not self.almtui.service:
             return
-        self.extras = extras
-        self._polled_at = self.now()
+        # a failed read keeps the last usage: the summary gives its age and why it is not newer
+        self.usage = NodeUsage(metrics, self.now()) if metrics is not None else replace(self.usage, note=note)
         self.reload()
 
     def fetch(self, service: ClusterService) -> HealthData:
-        extras = self.extras
+        seen = lease_changes(service)  # before reading: a renewal during the build is seen next time
         now = service.clock()
-        if extras.leases is None and extras.node_metrics is None:
-            nodes = service.nodes()
-        else:
-            nodes = V.build_nodes(service.objects("nodes"), service.objects("pods"), extras.leases,
-                                  extras.node_metrics, now)
+        nodes = service.nodes(self.usage.node_metrics)
         idle = {n.name: reserved_but_idle(n) for n in nodes}
+        note = "; ".join(n for n in (lease_note(service), self.usage.note) if n)
         return HealthData(nodes, service.pod_issues(), service.warning_events(), service.api_health(), now,
-                          extras.note, {k: v for k, v in idle.items() if v})
+                          note, idle={k: v for k, v in idle.items() if v}, leases_seen=seen)
+
+    def usage_note(self, data: HealthData) -> str:
+        """The fetch's notes, and the usage's age once a read is overdue."""
+        read_at = self.usage.read_at
+        parts = [data.note] if data.note else []
+        if read_at is not None and self.now() - read_at > USAGE_OVERDUE:
+            parts.append(f"usage {fmt_age(self.now() - read_at)} old")
+        return "; ".join(parts)
 
     # -- display --------------------------------------------------------------------------------
 
@@ -234,6 +267,18 @@ class HealthScreen(BaseScreen):
         self._show_summary(data)
         self._show_detail()
 
+    def badge(self, status: str, *, domain: str = "", label: str | None = None) -> Text:
+        """BaseScreen.badge, memoised: every heartbeat refresh and countdown tick asks for the same few
+        badges for hundreds of rows (shared Texts are safe: the table copies a Text it shows)."""
+        palette = self.palette
+        if palette is not self._badges_palette or len(self._badges) > 1024:
+            self._badges, self._badges_palette = {}, palette
+        key = (status, domain, label, not self.live)
+        found = self._badges.get(key)
+        if found is None:
+            found = self._badges[key] = super().badge(status, domain=domain, label=label)
+        return found
+
     def _set_rows(self, selector: str, rows: list, data: HealthData) -> None:
         """Rows whose ages were computed at build time, then aged to the console's now."""
         table = self.query_one(selector, ResourceTable)
@@ -243,7 +288,7 @@ class HealthScreen(BaseScreen):
     def _show_summary(self, data: HealthData) -> None:
         self.query_one("#health-summary", HealthSummary).update(summary_line(
             data.api, data.nodes, len(data.issues), len(data.warnings), self.palette, stale=not self.live,
-            metrics_note=data.note))
+            metrics_note=self.usage_note(data)))
 
     def _countdown(self, n: V.NodeHealth, data: HealthData) -> float | None:
         if n.eviction_countdown is None:
