@@ -35,7 +35,7 @@ from almtui.cluster.actions.model import (
     Request,
     Target,
 )
-from almtui.cluster.actions.planner import semantic_equal
+from almtui.cluster.actions.planner.equality import semantic_equal
 from almtui.cluster.audit import AuditLog
 from almtui.cluster.connection import ApiError, Connection, ConnectionLost
 
