@@ -20,18 +20,14 @@ from textual.widgets import Input, Log
 from almtui.cluster.actions.checks import READ_ONLY
 from almtui.cluster.audit import AuditLog
 from almtui.cluster.config import Config
-from almtui.cluster.connection import connect
-from almtui.cluster.freshness import FreshnessTracker
-from almtui.cluster.kubeconfig import load_kubeconfig
-from almtui.cluster.service import ClusterService
-from almtui.ui.app import AlmtuiApp, make_app
+from almtui.ui.app import AlmtuiApp
 from almtui.ui.dialogs import ConfirmDialog, HPAPolicyForm, ImageForm, RefusalDialog, RevisionPicker, ScaleForm
 from almtui.ui.dialogs.forms import check_image, check_replicas, parse_policies
 from almtui.ui.keys import help_rows
 from almtui.ui.screens.logs import LogScreen, clean_lines, pod_containers
 from almtui.ui.widgets.keybar import KeyBar
 from tests.support import RunningSandbox
-from tests.ui.conftest import FAST, console_clock, settle, start_sandbox
+from tests.ui.conftest import audited_app, settle, start_sandbox, wait_for
 
 MUTATING = ("PATCH", "PUT", "POST", "DELETE")
 
@@ -58,19 +54,10 @@ class Sent:
         return [c for c in self.writes() if c[2].get("dryRun") != "All"]
 
 
-def action_app(sb: RunningSandbox, tmp_path: Path, *, read_only: bool = False, context: str | None = None,
-               config: Any = None, size: tuple[int, int] = (80, 24),
-               screen: str = "pipelines") -> tuple[AlmtuiApp, AuditLog, Sent]:
-    """The console on `sb` with its audit log in tmp_path (and the options make_test_app lacks)."""
-    clock = console_clock(sb)
-    kc = load_kubeconfig([sb.kubeconfig])
-    conn = connect(kc, context, freshness=FreshnessTracker(clock=clock), **FAST)
-    audit = AuditLog(tmp_path / "audit.jsonl")
-    svc = ClusterService(conn, clock=clock, audit=audit, read_only=read_only).start()
-    assert svc.wait_synced(30), "the service did not sync with the sandbox"
-    app = make_app(svc, clock=clock, size=size, screen=screen, kubeconfig=kc, connect_options=FAST, config=config)
-    app.animation_level = "none"
-    return app, audit, Sent(conn)
+def action_app(sb: RunningSandbox, tmp_path: Path, **kwargs: Any) -> tuple[AlmtuiApp, AuditLog, Sent]:
+    """audited_app on `sb` (80x24, Pipelines by default) with a spy on what its connection sends."""
+    app, audit = audited_app(sb, tmp_path, **kwargs)
+    return app, audit, Sent(app.service.conn)
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +66,6 @@ def sb(tmp_path_factory):
     box = start_sandbox(tmp_path_factory.mktemp("actions-sandbox"), frozen=True)
     yield box
     box.stop()
-
-
-async def wait_for(pilot: Any, predicate: Any, timeout: float = 20.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("timed out waiting for the console")
 
 
 async def type_text(pilot: Any, text: str) -> None:

@@ -9,22 +9,16 @@ go from 2 to 4 replicas under it. Applying uses this module's own frozen sandbox
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from textual.notifications import Notify
 
 from almtui.cluster.advice import recommend_memory
-from almtui.cluster.audit import AuditLog
-from almtui.cluster.connection import connect
-from almtui.cluster.freshness import FreshnessTracker
-from almtui.cluster.kubeconfig import load_kubeconfig
-from almtui.cluster.service import ClusterService
 from almtui.cluster.views.common import epoch
 from almtui.kube.quantities import format_memory
-from almtui.ui.app import AlmtuiApp, make_app
+from almtui.ui.app import AlmtuiApp
 from almtui.ui.dialogs.confirm import ConfirmDialog
 from almtui.ui.keys import disabled_keys
 from almtui.ui.screens.advice import AdviceScreen, sizings
@@ -32,7 +26,16 @@ from almtui.ui.widgets import sizing_format as F
 from almtui.ui.widgets.sizing_detail import SizingDetail
 from almtui.ui.widgets.table import ResourceTable
 from tests.test_advice_sandbox import expected_memory
-from tests.ui.conftest import FAST, console_clock, make_service, make_test_app, settle, start_sandbox
+from tests.ui.conftest import (
+    audited_app,
+    make_service,
+    make_test_app,
+    notes,
+    select_row,
+    settle,
+    start_sandbox,
+    wait_for,
+)
 
 DEPLOYMENTS = "apps/deployments"
 SIZING_KEY = ("Deployment", "lab", "lab-sizing")
@@ -45,37 +48,7 @@ def sb(tmp_path_factory):
     sandbox.stop()
 
 
-def build(sb: Any, tmp_path: Path, *, read_only: bool = False, context: str | None = None,
-          size: tuple[int, int] = (120, 40)) -> tuple[AlmtuiApp, AuditLog]:
-    clock = console_clock(sb)
-    kc = load_kubeconfig([sb.kubeconfig])
-    conn = connect(kc, context, freshness=FreshnessTracker(clock=clock), **FAST)
-    audit = AuditLog(tmp_path / "audit.jsonl")
-    svc = ClusterService(conn, clock=clock, read_only=read_only, audit=audit).start()
-    assert svc.wait_synced(30)
-    app = make_app(svc, clock=clock, size=size, screen="advice", kubeconfig=kc, connect_options=FAST)
-    app.animation_level = "none"
-    return app, audit
-
-
-async def wait_for(pilot: Any, predicate: Any, timeout: float = 20.0) -> Any:
-    for _ in range(int(timeout / 0.1)):
-        found = predicate()
-        if found:
-            return found
-        await pilot.pause(0.1)
-    raise AssertionError("timed out waiting for the console")
-
-
-async def select(pilot: Any, key: tuple[str, str, str]) -> None:
-    table = pilot.app.screen.query_one("#sizing-table", ResourceTable)
-    await wait_for(pilot, lambda: table.row_count > 0)
-    for n in range(table.row_count):
-        table.move_cursor(row=n, animate=False)
-        if table.selected_key == key:
-            break
-    assert table.selected_key == key
-    await settle(pilot)
+build = partial(audited_app, screen="advice", size=(120, 40))
 
 
 def cells(app: AlmtuiApp, table_id: str, key: tuple) -> dict[str, str]:
@@ -86,10 +59,6 @@ def cells(app: AlmtuiApp, table_id: str, key: tuple) -> dict[str, str]:
 
 def detail(app: AlmtuiApp) -> str:
     return str(app.screen.query_one(SizingDetail).render())
-
-
-def notes(messages: list) -> list[str]:
-    return [m.notification.message for m in messages if isinstance(m, Notify)]
 
 
 def by_hand(app: AlmtuiApp) -> tuple[float, int]:
@@ -113,7 +82,7 @@ async def test_rightsizing_figures_match_the_known_load(ui_sandbox):
         assert (row["mem"], row["mem_p95"], row["mem_rec"]) == ("256Mi", F.mem_short(mem_p95),
                                                                f"▼{format_memory(mem_rec)}")
         assert row["flags"] == "over cpu+memory" and row["checks"] == "✓ ok"
-        await select(pilot, SIZING_KEY)
+        await select_row(pilot, "sizing-table", SIZING_KEY)
         text = detail(app)
         assert "lab/lab-sizing · Deployment · 2 replicas · 2 samples in 60m" in text
         cpu_line = next(line for line in text.splitlines() if line.startswith("cpu "))
@@ -142,7 +111,7 @@ async def test_findings_of_a_rollout_are_listed_per_workload(ui_sandbox):
         warnings = len(found) - errors
         assert errors and cells(app, "sizing-table", key)["checks"] == " ".join(
             x for x in (f"✗{errors}", f"!{warnings}" if warnings else "") if x)
-        await select(pilot, key)
+        await select_row(pilot, "sizing-table", key)
         text = detail(app)
         for f in found:
             assert f"{'✗' if f.severity == 'error' else '!'} {f.title}: " in text
@@ -167,7 +136,7 @@ async def test_a_applies_the_recommendation_and_starts_a_rollout(sb, tmp_path):
     async with app.run_test() as pilot:
         await settle(pilot)
         _, mem_rec = by_hand(app)
-        await select(pilot, SIZING_KEY)
+        await select_row(pilot, "sizing-table", SIZING_KEY)
         await pilot.press("a")
         dialog = await wait_for(pilot, lambda: app.screen if isinstance(app.screen, ConfirmDialog) else None)
         assert dialog.plan.action == "set-requests"
@@ -195,7 +164,7 @@ async def test_read_only_refuses_a_and_sends_nothing(sb, tmp_path):
     messages: list = []
     async with app.run_test(message_hook=messages.append) as pilot:
         await settle(pilot)
-        await select(pilot, ("Deployment", "lab", "lab-clean"))
+        await select_row(pilot, "sizing-table", ("Deployment", "lab", "lab-clean"))
         assert "advice.apply" in disabled_keys(app.screen)
         await pilot.press("a")
         await settle(pilot)
@@ -211,7 +180,7 @@ async def test_a_viewer_is_refused_by_rbac(sb, tmp_path):
     messages: list = []
     async with app.run_test(message_hook=messages.append) as pilot:
         await settle(pilot)
-        await select(pilot, ("Deployment", "lab", "lab-clean"))
+        await select_row(pilot, "sizing-table", ("Deployment", "lab", "lab-clean"))
         await wait_for(pilot, lambda: "advice.apply" in disabled_keys(app.screen))
         await pilot.press("a")
         await settle(pilot)
@@ -234,7 +203,7 @@ def _snap(ui_sandbox: Any, size: tuple[int, int], key: tuple[str, str, str]) -> 
     async def run_before(pilot: Any) -> None:
         await settle(pilot)
         await wait_for(pilot, lambda: complete(pilot.app))
-        await select(pilot, key)
+        await select_row(pilot, "sizing-table", key)
         await settle(pilot)
 
     return app, run_before

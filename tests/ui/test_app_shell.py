@@ -24,7 +24,7 @@ from almtui.ui.screens.help import HelpScreen
 from almtui.ui.widgets.header import AppHeader
 from almtui.ui.widgets.keybar import KeyBar
 from almtui.ui.widgets.table import Col, ResourceTable
-from tests.ui.conftest import FAST, console_clock, make_test_app, settle, start_sandbox
+from tests.ui.conftest import FAST, console_clock, make_test_app, settle, start_sandbox, wait_for
 
 
 def table(app: AlmtuiApp) -> ResourceTable:
@@ -37,14 +37,6 @@ def header(app: AlmtuiApp) -> str:
 
 def notes(messages: list) -> list[tuple[str, str]]:
     return [(m.notification.message, m.notification.severity) for m in messages if isinstance(m, Notify)]
-
-
-async def wait_for(pilot, predicate, timeout: float = 20.0) -> None:
-    for _ in range(int(timeout / 0.1)):
-        if predicate():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError("timed out waiting for the console")
 
 
 # -- keys and screens ---------------------------------------------------------------------------

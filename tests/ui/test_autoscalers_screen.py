@@ -8,28 +8,21 @@ are refused on screen, and nothing reaches the cluster.
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from textual.notifications import Notify
 from textual.widgets import Input, Sparkline, Static
 
 from almtui.cluster import views as V
-from almtui.cluster.audit import AuditLog
-from almtui.cluster.connection import connect
-from almtui.cluster.freshness import FreshnessTracker
-from almtui.cluster.kubeconfig import load_kubeconfig
-from almtui.cluster.service import ClusterService
-from almtui.ui.app import AlmtuiApp, make_app
 from almtui.ui.dialogs.confirm import ConfirmDialog
 from almtui.ui.dialogs.forms import HPAPolicyForm
 from almtui.ui.keys import disabled_keys
 from almtui.ui.screens.autoscalers import AutoscalersScreen
 from almtui.ui.widgets.hpa_detail import HPADetail, hpa_state, spark_points
 from almtui.ui.widgets.table import ResourceTable
-from tests.ui.conftest import FAST, console_clock, make_test_app, settle, start_sandbox
+from tests.ui.conftest import audited_app, make_test_app, notes, select_row, settle, start_sandbox, wait_for
 
 HPAS = "autoscaling/horizontalpodautoscalers"
 
@@ -41,37 +34,7 @@ def sb(tmp_path_factory):
     sandbox.stop()
 
 
-def build(sb: Any, tmp_path: Path, *, read_only: bool = False, context: str | None = None,
-          size: tuple[int, int] = (120, 40)) -> tuple[AlmtuiApp, AuditLog]:
-    clock = console_clock(sb)
-    kc = load_kubeconfig([sb.kubeconfig])
-    conn = connect(kc, context, freshness=FreshnessTracker(clock=clock), **FAST)
-    audit = AuditLog(tmp_path / "audit.jsonl")
-    svc = ClusterService(conn, clock=clock, read_only=read_only, audit=audit).start()
-    assert svc.wait_synced(30)
-    app = make_app(svc, clock=clock, size=size, screen="autoscalers", kubeconfig=kc, connect_options=FAST)
-    app.animation_level = "none"
-    return app, audit
-
-
-async def wait_for(pilot: Any, predicate: Any, timeout: float = 20.0) -> Any:
-    for _ in range(int(timeout / 0.1)):
-        found = predicate()
-        if found:
-            return found
-        await pilot.pause(0.1)
-    raise AssertionError("timed out waiting for the console")
-
-
-async def select(pilot: Any, key: tuple[str, str]) -> None:
-    table = pilot.app.screen.query_one("#hpa-table", ResourceTable)
-    await wait_for(pilot, lambda: table.row_count > 0)
-    for n in range(table.row_count):
-        table.move_cursor(row=n, animate=False)
-        if table.selected_key == key:
-            break
-    assert table.selected_key == key
-    await settle(pilot)
+build = partial(audited_app, screen="autoscalers", size=(120, 40))
 
 
 async def open_form(pilot: Any) -> HPAPolicyForm:
@@ -89,16 +52,12 @@ async def type_into(pilot: Any, form: HPAPolicyForm, field: str, text: str) -> N
     await pilot.pause()
 
 
-def notes(messages: list) -> list[str]:
-    return [m.notification.message for m in messages if isinstance(m, Notify)]
-
-
 async def test_e_changes_max_replicas_through_the_form_and_the_confirmation(sb, tmp_path):
     app, audit = build(sb, tmp_path)
     assert sb.get(HPAS, "prod", "storefront")["spec"]["maxReplicas"] == 8
     async with app.run_test() as pilot:
         await settle(pilot)
-        await select(pilot, ("prod", "storefront"))
+        await select_row(pilot, "hpa-table", ("prod", "storefront"))
         form = await open_form(pilot)
         assert form.hpa["metadata"]["name"] == "storefront"
         await type_into(pilot, form, "hpa-max", "9")
@@ -122,7 +81,7 @@ async def test_min_above_max_is_an_inline_error_and_sends_nothing(sb, tmp_path):
     before = sb.get(HPAS, "lab", "lab-sizing")
     async with app.run_test() as pilot:
         await settle(pilot)
-        await select(pilot, ("lab", "lab-sizing"))
+        await select_row(pilot, "hpa-table", ("lab", "lab-sizing"))
         form = await open_form(pilot)
         await type_into(pilot, form, "hpa-min", "7")  # max is 6
         await pilot.press("enter")
@@ -144,7 +103,7 @@ async def test_read_only_refuses_e_without_opening_the_form(sb, tmp_path):
     messages: list = []
     async with app.run_test(message_hook=messages.append) as pilot:
         await settle(pilot)
-        await select(pilot, ("prod", "storefront"))
+        await select_row(pilot, "hpa-table", ("prod", "storefront"))
         assert "autoscalers.edit" in disabled_keys(app.screen)
         await pilot.press("e")
         await settle(pilot)
@@ -160,7 +119,7 @@ async def test_a_viewer_is_refused_by_rbac(sb, tmp_path):
     messages: list = []
     async with app.run_test(message_hook=messages.append) as pilot:
         await settle(pilot)
-        await select(pilot, ("prod", "storefront"))
+        await select_row(pilot, "hpa-table", ("prod", "storefront"))
         await wait_for(pilot, lambda: "autoscalers.edit" in disabled_keys(app.screen))
         assert "may not patch" in disabled_keys(app.screen)["autoscalers.edit"]
         await pilot.press("e")
@@ -177,7 +136,7 @@ async def test_detail_follows_the_cursor(ui_sandbox):
         await settle(pilot)
         hpas = {h.key: h for h in app.service.hpas()}
         for key in (("prod", "storefront"), ("lab", "lab-sizing")):
-            await select(pilot, key)
+            await select_row(pilot, "hpa-table", key)
             info = str(app.screen.query_one("#hpa-info", Static).render())
             h = hpas[key]
             assert f"{h.namespace}/{h.name} → {h.target}" in info
@@ -251,11 +210,11 @@ async def test_history_from_prometheus_draws_the_sparkline(ui_sandbox):
     app.service.metrics = FakePrometheus()
     async with app.run_test() as pilot:
         await settle(pilot)
-        await select(pilot, ("prod", "storefront"))
+        await select_row(pilot, "hpa-table", ("prod", "storefront"))
         spark = app.screen.query_one(Sparkline)
         assert spark.display and spark.data == [3.0, 3.0, 5.0, 8.0, 8.0, 6.0, 3.0]
         note = str(app.screen.query_one("#hpa-history-note", Static).render())
         assert "3..8 replicas, 7 samples (Prometheus, 30m)" in note
-        await select(pilot, ("lab", "lab-sizing"))  # Prometheus has nothing: the service's own samples
+        await select_row(pilot, "hpa-table", ("lab", "lab-sizing"))  # Prometheus has nothing: the service's own samples
         assert not spark.display and "sampled by almtui" in str(app.screen.query_one("#hpa-history-note",
                                                                                        Static).render())

@@ -10,26 +10,22 @@ out from the sandbox's own objects.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from textual.notifications import Notify
 
-from almtui.cluster.connection import ConnectionLost, connect
-from almtui.cluster.freshness import FreshnessTracker
-from almtui.cluster.kubeconfig import load_kubeconfig
-from almtui.cluster.service import ApiHealth, ClusterService
+from almtui.cluster.connection import ConnectionLost
+from almtui.cluster.service import ApiHealth
 from almtui.cluster.views.common import epoch
 from almtui.kube.quantities import cpu_millis, to_bytes
-from almtui.ui.app import AlmtuiApp, make_app
+from almtui.ui.app import AlmtuiApp
 from almtui.ui.screens.health import NODE_METRICS_PATH, HealthScreen
 from almtui.ui.screens.logs import LogScreen
 from almtui.ui.widgets import sizing_format as F
 from almtui.ui.widgets.health_detail import HealthDetail, HealthSummary
 from almtui.ui.widgets.health_node_pods import NodePods
 from almtui.ui.widgets.table import ResourceTable
-from tests.ui.conftest import FAST, console_clock, settle, start_sandbox
+from tests.ui.conftest import make_test_app, notes, settle, start_sandbox
 
 LEASES = "coordination.k8s.io/leases"
 
@@ -54,16 +50,10 @@ def cut_off(tmp_path_factory):
     sb.stop()
 
 
-def build(sb: Any, *, clock: Callable[[], float] | None = None, size: tuple[int, int] = (120, 40),
-          context: str | None = None) -> AlmtuiApp:
-    clock = clock or console_clock(sb)
-    kc = load_kubeconfig([sb.kubeconfig])
-    conn = connect(kc, context, freshness=FreshnessTracker(clock=clock), **FAST)
-    svc = ClusterService(conn, clock=clock).start()
-    assert svc.wait_synced(30)
-    svc.api_health = lambda: ApiHealth(True, 12.0, "")  # type: ignore[method-assign]
-    app = make_app(svc, clock=clock, size=size, screen="health", kubeconfig=kc, connect_options=FAST)
-    app.animation_level = "none"
+def build(sb: Any, *, size: tuple[int, int] = (120, 40), **kwargs: Any) -> AlmtuiApp:
+    """The Health screen with the API server probe pinned healthy (its latency would vary per run)."""
+    app = make_test_app(sb, screen="health", size=size, **kwargs)
+    app.service.api_health = lambda: ApiHealth(True, 12.0, "")  # type: ignore[method-assign]
     return app
 
 
@@ -90,10 +80,6 @@ async def focus_row(pilot: Any, table_id: str, key: tuple) -> None:
 
 def detail(app: AlmtuiApp) -> str:
     return str(app.screen.query_one(HealthDetail).render())
-
-
-def notes(messages: list) -> list[str]:
-    return [m.notification.message for m in messages if isinstance(m, Notify)]
 
 
 def requested_on(sb: Any, node: str) -> tuple[int, int]:

@@ -6,7 +6,7 @@ different objects (or wait for their own operation to finish) so that their orde
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,12 +18,7 @@ from textual.content import Content
 from textual.widgets import OptionList, Static
 
 from almtui.cluster import views as V
-from almtui.cluster.audit import AuditLog
-from almtui.cluster.connection import connect
-from almtui.cluster.freshness import FreshnessTracker
-from almtui.cluster.kubeconfig import load_kubeconfig
-from almtui.cluster.service import ClusterService
-from almtui.ui.app import AlmtuiApp, make_app
+from almtui.ui.app import AlmtuiApp
 from almtui.ui.dialogs.confirm import ConfirmDialog, RefusalDialog
 from almtui.ui.keys import disabled_keys
 from almtui.ui.screens.pipeline_detail import HistoryPicker, PipelineRunScreen
@@ -31,7 +26,7 @@ from almtui.ui.screens.pipelines import PipelinesScreen
 from almtui.ui.widgets.env_matrix import DIFFERS, PROMOTABLE, EnvMatrix, env_cell, promotion_of
 from almtui.ui.widgets.pipeline_runs import log_step, middle
 from almtui.ui.widgets.table import ResourceTable
-from tests.ui.conftest import FAST, console_clock, settle, start_sandbox
+from tests.ui.conftest import audited_app, settle, start_sandbox, wait_for
 
 PRS = "tekton.dev/pipelineruns"
 APPS = "argoproj.io/applications"
@@ -47,27 +42,7 @@ def sb(tmp_path_factory):
     sandbox.stop()
 
 
-def build(sb: Any, tmp_path: Path, *, read_only: bool = False, context: str | None = None,
-          config: Any = None) -> tuple[AlmtuiApp, AuditLog]:
-    clock = console_clock(sb)
-    kc = load_kubeconfig([sb.kubeconfig])
-    conn = connect(kc, context, freshness=FreshnessTracker(clock=clock), **FAST)
-    audit = AuditLog(tmp_path / "audit.jsonl")
-    svc = ClusterService(conn, clock=clock, read_only=read_only, audit=audit).start()
-    assert svc.wait_synced(30)
-    app = make_app(svc, clock=clock, size=(120, 40), screen="pipelines", kubeconfig=kc, connect_options=FAST,
-                   config=config)
-    app.animation_level = "none"
-    return app, audit
-
-
-async def wait_for(pilot: Any, predicate: Any, timeout: float = 20.0) -> Any:
-    for _ in range(int(timeout / 0.1)):
-        found = predicate()
-        if found:
-            return found
-        await pilot.pause(0.1)
-    raise AssertionError("timed out waiting for the console")
+build = partial(audited_app, screen="pipelines", size=(120, 40))
 
 
 def screen(app: AlmtuiApp) -> PipelinesScreen:

@@ -12,7 +12,7 @@ import pytest
 
 from almtui.ui.screens.pipeline_detail import HistoryPicker, PipelineRunScreen
 from almtui.ui.widgets.table import ResourceTable
-from tests.ui.conftest import make_test_app, settle
+from tests.ui.conftest import make_test_app, settle, wait_for
 
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 FAILED_RUN = ("ci", "storefront-build-flaky-run-b8n3c")
@@ -25,14 +25,6 @@ async def _select(pilot: Any, table_id: str, key: Any) -> None:
         if table.selected_key == key:
             break
     await pilot.pause()
-
-
-async def _wait(pilot: Any, predicate: Any) -> None:
-    for _ in range(100):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("timed out")
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -57,7 +49,7 @@ def test_run_detail(snap_compare, ui_sandbox, size):
         await settle(pilot)
         await _select(pilot, "runs-table", FAILED_RUN)
         await pilot.press("enter")
-        await _wait(pilot, lambda: isinstance(pilot.app.screen, PipelineRunScreen))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PipelineRunScreen), timeout=5.0)
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
@@ -73,7 +65,7 @@ def test_rollback_history_picker(snap_compare, ui_sandbox, size):
         await settle(pilot)
         await _select(pilot, "apps-table", ("argocd", "pos-sync-prod"))
         await pilot.press("b")
-        await _wait(pilot, lambda: isinstance(pilot.app.screen, HistoryPicker))
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, HistoryPicker), timeout=5.0)
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)

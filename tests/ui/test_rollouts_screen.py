@@ -8,7 +8,7 @@ does not apply) must change nothing and, for refusals of an action, leave a `ref
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import pytest
@@ -17,11 +17,10 @@ from rich.text import Text
 from almtui.cluster import views as V
 from almtui.cluster.audit import AuditLog
 from almtui.cluster.connection import connect
-from almtui.cluster.freshness import FreshnessTracker
 from almtui.cluster.kubeconfig import load_kubeconfig
 from almtui.cluster.metrics import RED, REDSeries
 from almtui.cluster.service import ClusterService
-from almtui.ui.app import AlmtuiApp, make_app
+from almtui.ui.app import make_app
 from almtui.ui.dialogs.confirm import ConfirmDialog, RefusalDialog
 from almtui.ui.dialogs.forms import ImageForm, RevisionPicker, ScaleForm
 from almtui.ui.screens.rollout_detail import RolloutDetailScreen, describe_step, red_targets
@@ -31,7 +30,7 @@ from almtui.ui.widgets.rollout_tree import RolloutTree, tree_columns, tree_rows
 from almtui.ui.widgets.sparkline_red import REDLine, REDPanel, spark
 from almtui.ui.widgets.table import ResourceTable, row_key
 from tests.support import wait_until
-from tests.ui.conftest import FAST, console_clock, settle, start_sandbox
+from tests.ui.conftest import FAST, audited_app, settle, start_sandbox, wait_for
 
 DEPLOYS = "apps/deployments"
 ROLLOUTS = "argoproj.io/rollouts"
@@ -44,26 +43,7 @@ def sb(tmp_path_factory):
     sandbox.stop()
 
 
-def build(sb: Any, tmp_path: Path, *, read_only: bool = False, context: str | None = None,
-          size: tuple[int, int] = (120, 40)) -> tuple[AlmtuiApp, AuditLog]:
-    clock = console_clock(sb)
-    kc = load_kubeconfig([sb.kubeconfig])
-    conn = connect(kc, context, freshness=FreshnessTracker(clock=clock), **FAST)
-    audit = AuditLog(tmp_path / "audit.jsonl")
-    svc = ClusterService(conn, clock=clock, read_only=read_only, audit=audit).start()
-    assert svc.wait_synced(30)
-    app = make_app(svc, clock=clock, size=size, screen="rollouts", kubeconfig=kc, connect_options=FAST)
-    app.animation_level = "none"
-    return app, audit
-
-
-async def wait_for(pilot: Any, predicate: Any, timeout: float = 20.0, what: str = "the console") -> Any:
-    for _ in range(int(timeout / 0.1)):
-        found = predicate()
-        if found:
-            return found
-        await pilot.pause(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+build = partial(audited_app, screen="rollouts", size=(120, 40))
 
 
 async def select(pilot: Any, kind: str, namespace: str, name: str) -> None:
@@ -82,6 +62,7 @@ async def confirm(pilot: Any, key: str = "y") -> ConfirmDialog:
     """Wait for the confirmation dialog and answer it with `key`."""
     dialog = await wait_for(pilot, lambda: pilot.app.screen if isinstance(pilot.app.screen, ConfirmDialog) else None,
                             what="the confirmation dialog")
+    await settle(pilot)  # mounted and focused before the key arrives (a loaded machine is slow)
     await pilot.press(key)
     await wait_for(pilot, lambda: not isinstance(pilot.app.screen, ConfirmDialog))
     await wait_for(pilot, lambda: not pilot.app.actions.busy, what="the action to finish")
