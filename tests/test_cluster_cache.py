@@ -248,6 +248,48 @@ def test_410_relists_with_nothing_lost_or_duplicated(sb, thread_errors):
     assert thread_errors == []
 
 
+def by_label(obj: dict) -> list[str]:
+    return [f"v={obj.get('data', {}).get('v')}"]
+
+
+def test_index_follows_adds_edits_deletes_and_relists(sb, thread_errors):
+    """An informer index (client-go's Indexer) always answers what a scan of the store would."""
+    ns = namespace(sb, "indexed")
+    create_cms(sb, ns, [f"cm-{i}" for i in range(6)])  # data.v = its own name
+    inf = Informer(conn_for(sb), CONFIGMAPS, ns, indexers={"v": by_label}, **QUICK).start()
+
+    def agrees() -> bool:
+        scan: dict[str, set[str]] = {}
+        for o in inf.items():
+            scan.setdefault(by_label(o)[0], set()).add(o["metadata"]["name"])
+        values = {f"v={o.get('data', {}).get('v')}" for o in inf.items()} | {"v=shared", "v=cm-0", "v=gone"}
+        return all({o["metadata"]["name"] for o in inf.by_index("v", v)} == scan.get(v, set()) for v in values)
+
+    try:
+        assert inf.synced.wait(10)
+        assert [o["metadata"]["name"] for o in inf.by_index("v", "v=cm-3")] == ["cm-3"]
+
+        def edit(s):
+            for i in (0, 1, 2):  # three objects move to one shared value
+                s.store.mutate("/configmaps", ns, f"cm-{i}", lambda o: o["data"].update(v="shared"))
+            s.store.delete("/configmaps", ns, "cm-5")
+        sb.call(edit)
+        wait_until(lambda: len(inf.by_index("v", "v=shared")) == 3 and inf.get(ns, "cm-5") is None, 5,
+                   what="the index to follow the watch")
+        assert inf.by_index("v", "v=cm-0") == [] and inf.by_index("v", "v=cm-5") == [] and agrees()
+
+        def expire(s):  # changes only a relist can see
+            s.store.mutate("/configmaps", ns, "cm-1", lambda o: o["data"].update(v="gone"))
+            s.store.compact()
+            s.store.close_all_watches(expire=True)
+        sb.call(expire)
+        wait_until(lambda: inf.relists >= 1 and len(inf.by_index("v", "v=gone")) == 1, 5, what="a relist")
+        assert agrees() and len(inf.by_index("v", "v=shared")) == 2
+    finally:
+        inf.stop()
+    assert thread_errors == []
+
+
 # -- coalesced notifications --------------------------------------------------------------------
 
 

@@ -108,3 +108,26 @@ def test_preflight_rightsizing_and_applying_a_recommendation(sb, tmp_path):
         assert {n.name for n in svc.node_sizing()} >= {"gw-store-01", "gw-warehouse-01"}
     finally:
         svc.stop()
+
+
+def test_rollouts_from_the_informer_indexes_match_a_fresh_build(sb, tmp_path):
+    """The service's incremental, index-fed Rollouts area answers what build_rollouts over plain lists does."""
+    from almtui.cluster import views as V
+
+    conn = connect(load_kubeconfig([sb.kubeconfig]), "operator")
+    svc = ClusterService(conn, audit=AuditLog(tmp_path / "audit.jsonl"), clock=lambda: 1_800_000_000.0).start()
+    try:
+        assert svc.wait_synced(30)
+
+        def agree() -> bool:
+            o = svc.objects  # the sandbox keeps running: retried until a moment without changes in between
+            fresh = V.build_rollouts(o("deployments"), o("rollouts"), o("replicasets"), o("pods"),
+                                     o("horizontalpodautoscalers"), svc.clock())
+            return svc.rollouts() == fresh
+        wait_until(agree, 10, what="the indexed views to agree with a fresh build")
+        svc.apply(svc.plan("scale", "deployments", "staging", "pos-sync", replicas=3))
+        wait_until(lambda: sum(len(rs.pods) for v in svc.rollouts() if (v.namespace, v.name) == ("staging", "pos-sync")
+                               for rs in v.replicasets) == 3, 20, what="three pos-sync pods in the tree")
+        wait_until(agree, 10, what="agreement after the change")
+    finally:
+        svc.stop()

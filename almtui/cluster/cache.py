@@ -15,12 +15,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from almtui.cluster.connection import Connection
 from almtui.cluster.freshness import FreshnessTracker
-from almtui.cluster.informer import BACKOFF_CAP, Informer
+from almtui.cluster.informer import BACKOFF_CAP, IndexFunc, Informer
 from almtui.cluster.kinds import Kind, resolve
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,8 @@ class Cache:
     def __init__(self, conn: Connection, kinds: Iterable[Kind | str], namespace: str | None = None, *,
                  coalesce: float = 0.1, page_size: int = 500, backoff_base: float = 0.5,
                  backoff_cap: float = BACKOFF_CAP, unavailable_retry: float = 300.0,
-                 watch_timeout: int | None = None) -> None:
+                 watch_timeout: int | None = None,
+                 indexers: Mapping[str, Mapping[str, IndexFunc]] | None = None) -> None:
         self.conn = conn
         self.namespace = namespace
         self.coalesce = coalesce
@@ -70,7 +71,8 @@ class Cache:
         self._informers: dict[str, Informer] = {
             k.plural: Informer(conn, k, self.scope(k), on_event=self._on_event,
                                page_size=page_size, backoff_base=backoff_base, backoff_cap=backoff_cap,
-                               unavailable_retry=unavailable_retry, watch_timeout=watch_timeout)
+                               unavailable_retry=unavailable_retry, watch_timeout=watch_timeout,
+                               indexers=(indexers or {}).get(k.plural))
             for k in self.kinds}
         self._cond = threading.Condition()
         self._changed: set[str] = set()
@@ -147,6 +149,10 @@ class Cache:
     def get(self, kind: Kind | str, namespace: str | None, name: str) -> dict | None:
         """One cached object (read-only), or None."""
         return self.informer(kind).get(namespace, name)
+
+    def by_index(self, kind: Kind | str, index: str, value: str) -> list[dict]:
+        """The cached objects of `kind` whose `index` (given to the constructor) has `value`."""
+        return self.informer(kind).by_index(index, value)
 
     def list(self, kind: Kind | str, namespace: str | None = None) -> list[dict]:
         """A new list of the cached objects (the dicts themselves are shared and read-only)."""

@@ -24,7 +24,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from almtui.cluster.connection import ApiError, Connection, ConnectionLost, WatchStream
@@ -36,6 +36,8 @@ ObjKey = tuple[str, str]  # (namespace or "", name)
 # on_event(kind, type, obj): type is ADDED, MODIFIED or DELETED (obj: the object), or SYNC after
 # every completed LIST and on availability changes (obj: {}).
 EventHandler = Callable[[Kind, str, dict], None]
+# An index function: the index values of an object (client-go's cache.IndexFunc), e.g. its owners.
+IndexFunc = Callable[[dict], Iterable[str]]
 
 BACKOFF_CAP = 5.0  # the longest retry wait: bounds how long after an outage the console stays stale
 SHORT_WATCH = 1.0  # a watch that ends sooner than this with no event is treated as a failure
@@ -60,7 +62,7 @@ class Informer:
     def __init__(self, conn: Connection, kind: Kind, namespace: str | None = None, label_selector: str | None = None,
                  on_event: EventHandler | None = None, *, page_size: int = 500,
                  watch_timeout: int | None = None, backoff_base: float = 0.5, backoff_cap: float = BACKOFF_CAP,
-                 unavailable_retry: float = 300.0) -> None:
+                 unavailable_retry: float = 300.0, indexers: Mapping[str, IndexFunc] | None = None) -> None:
         self.conn = conn
         self.kind = kind
         self.namespace = namespace if kind.namespaced else None
@@ -82,6 +84,10 @@ class Informer:
         self.reconnects = 0      # watches re-opened after the first
         self.events = 0          # watch events applied (bookmarks excluded)
         self._store: dict[ObjKey, dict] = {}
+        # client-go's Indexer: index name -> value -> {key: obj}, kept up to date on every change, so a
+        # reader finds (say) a ReplicaSet's pods without scanning or re-indexing thousands of them
+        self._indexers: dict[str, IndexFunc] = dict(indexers or {})
+        self._indices: dict[str, dict[str, dict[ObjKey, dict]]] = {name: {} for name in self._indexers}
         self._rv = ""
         self._watches = 0
         self._lock = threading.Lock()
@@ -109,6 +115,39 @@ class Informer:
 
     def get(self, namespace: str | None, name: str) -> dict | None:
         return self._store.get((namespace or "", name))
+
+    def by_index(self, index: str, value: str) -> list[dict]:
+        """The stored objects whose `index` function gave `value` (a new list; shared, read-only dicts)."""
+        with self._lock:
+            bucket = self._indices[index].get(value)
+            return list(bucket.values()) if bucket else []
+
+    def _index_values(self, fn: IndexFunc, obj: dict) -> tuple[str, ...]:
+        try:
+            return tuple(fn(obj))
+        except Exception:  # an odd object must not stop the informer: it is just not indexed
+            log.debug("%s: index function failed", self._id, exc_info=True)
+            return ()
+
+    def _reindex(self, k: ObjKey, old: dict | None, new: dict | None) -> None:
+        """Move one object's index entries from `old` to `new` (either may be None). Hold _lock."""
+        for name, fn in self._indexers.items():
+            index = self._indices[name]
+            before = self._index_values(fn, old) if old is not None else ()
+            after = self._index_values(fn, new) if new is not None else ()
+            for value in before:
+                if value not in after and (bucket := index.get(value)) is not None:
+                    bucket.pop(k, None)
+                    if not bucket:
+                        del index[value]
+            for value in after:
+                index.setdefault(value, {})[k] = new  # type: ignore[assignment]
+
+    def _rebuild_indices(self) -> None:
+        """Index the whole store again (after a LIST replaced it). Hold _lock."""
+        self._indices = {name: {} for name in self._indexers}
+        for k, obj in self._store.items():
+            self._reindex(k, None, obj)
 
     def __len__(self) -> int:
         return len(self._store)
@@ -204,6 +243,7 @@ class Informer:
                      self.unavailable_retry)
         with self._lock:
             old, self._store = self._store, {}
+            self._rebuild_indices()
         for obj in old.values():
             self._emit("DELETED", obj)
         self.conn.freshness.stream_gone(self._id)
@@ -224,6 +264,7 @@ class Informer:
             new[_key(obj)] = obj
         with self._lock:
             old, self._store = self._store, new
+            self._rebuild_indices()
             self._rv = rv
         self.available = True
         self.last_error = ""
@@ -324,9 +365,14 @@ class Informer:
         k = _key(obj)
         with self._lock:
             if etype == "DELETED":
-                self._store.pop(k, None)
+                old = self._store.pop(k, None)
+                if self._indexers:
+                    self._reindex(k, old, None)
             else:
+                old = self._store.get(k)
                 self._store[k] = obj
+                if self._indexers:
+                    self._reindex(k, old, obj)
             if rv:
                 self._rv = str(rv)
         self.events += 1

@@ -40,6 +40,8 @@ AREAS: dict[str, tuple[str, ...]] = {
     "hpas": ("horizontalpodautoscalers",),
 }
 HPA_HISTORY = 60  # samples kept per HPA for the replica sparkline
+OWNER = "owner"
+OWNER_INDEXES = {plural: {OWNER: V.owner_index_values} for plural in ("replicasets", "pods")}
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,8 @@ class ClusterService:
         self.environments = tuple(environments)
         self.pending_after = pending_after
         self.clock = clock
-        self.cache = Cache(conn, kinds, namespace, **(cache_options or {}))
+        # owner indexes kept per watch event: the Rollouts area finds an RS's pods without a scan
+        self.cache = Cache(conn, kinds, namespace, indexers=OWNER_INDEXES, **(cache_options or {}))
         self._versions: dict[str, int] = {}
         self._areas: dict[str, _Area] = {}
         self._lock = threading.RLock()
@@ -209,9 +212,18 @@ class ClusterService:
         return value
 
     def rollouts(self) -> list[V.RolloutView]:
-        o = self.objects
-        return self._area("rollouts", lambda: self._rollouts.build(
-            o("deployments"), o("rollouts"), o("replicasets"), o("pods"), o("horizontalpodautoscalers"), self.clock()))
+        o, by_owner = self.objects, self._owned
+        return self._area("rollouts", lambda: self._rollouts.build_indexed(
+            o("deployments"), o("rollouts"), by_owner("replicasets"), by_owner("pods"), o("horizontalpodautoscalers"),
+            self.clock()))
+
+    def _owned(self, plural: str) -> V.IndexedOwners:
+        def lookup(value: str) -> list[dict]:
+            try:
+                return self.cache.by_index(plural, OWNER, value)
+            except KeyError:  # the kind is not watched by this service
+                return []
+        return V.IndexedOwners(lookup)
 
     def pipeline_runs(self) -> list[V.PipelineRunView]:
         return self._area("pipelines", lambda: V.build_pipeline_runs(

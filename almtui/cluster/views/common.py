@@ -9,7 +9,7 @@ neutral default instead of raising. Text fields stay raw cluster strings; the UI
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -273,6 +273,34 @@ class OwnerIndex:
         if uid:
             return self.by_uid.get(uid, [])
         return self.by_name.get((namespace_of(owner_obj), kind, name_of(owner_obj)), [])
+
+
+def owner_index_values(obj: dict) -> list[str]:
+    """Index values of an object's controlling owners, for an informer index ("uid:<uid>", and
+    "name:<namespace>/<kind>/<name>" for owners named without a UID): what OwnerIndex groups by."""
+    ns = namespace_of(obj)
+    out = []
+    for uid, (_, kind, name) in _owner_keys(obj):
+        if uid:
+            out.append("uid:" + uid)
+        out.append(f"name:{ns}/{kind}/{name}")
+    return out
+
+
+class IndexedOwners:
+    """OwnerIndex's `children`, answered by an informer index of `owner_index_values` (kept up to date
+    per watch event), so a rebuild does not re-index thousands of pods."""
+
+    __slots__ = ("lookup",)
+
+    def __init__(self, lookup: Callable[[str], list[dict]]) -> None:
+        self.lookup = lookup
+
+    def children(self, owner_obj: dict, kind: str) -> list[dict]:
+        uid = uid_of(owner_obj)
+        if uid:
+            return self.lookup("uid:" + uid)
+        return self.lookup(f"name:{namespace_of(owner_obj)}/{kind}/{name_of(owner_obj)}")
 
 
 # --- images -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from almtui.kube.rollout_status import (
     PHASE_DEGRADED,
@@ -50,6 +50,14 @@ from .common import (
 )
 
 PHASE_UNKNOWN = "Unknown"
+
+
+class Owners(Protocol):
+    """Children by owner: an OwnerIndex built from lists, or IndexedOwners over an informer index."""
+
+    def children(self, owner_obj: dict, kind: str) -> list[dict]: ...
+
+
 DEPLOYMENT_REVISION = "deployment.kubernetes.io/revision"
 ROLLOUT_REVISION = "rollout.argoproj.io/revision"
 SCALE_DOWN_DEADLINE = "scale-down-deadline"
@@ -228,7 +236,7 @@ def _without_hash(template: Any) -> Any:
 # --- Deployments ------------------------------------------------------------------------------
 
 
-def _deployment_view(dep: dict, rs_index: OwnerIndex, pod_index: OwnerIndex,
+def _deployment_view(dep: dict, rs_index: Owners, pod_index: Owners,
                      hpa_index: dict[tuple[str, str, str], str], now: float) -> RolloutView:
     meta, spec, status = d(dep, "metadata"), d(dep, "spec"), d(dep, "status")
     ns, name = s(meta, "namespace"), s(meta, "name")
@@ -336,7 +344,7 @@ def _canary_weights(ro: dict, canary_available: int | None) -> tuple[int, int]:
     return set_weight, actual
 
 
-def _rollout_view(ro: dict, rs_index: OwnerIndex, pod_index: OwnerIndex,
+def _rollout_view(ro: dict, rs_index: Owners, pod_index: Owners,
                   hpa_index: dict[tuple[str, str, str], str], now: float) -> RolloutView:
     meta, spec, status = d(ro, "metadata"), d(ro, "spec"), d(ro, "status")
     ns, name = s(meta, "namespace"), s(meta, "name")
@@ -470,29 +478,40 @@ class RolloutsBuilder:
 
     def build(self, deployments: Sequence[dict], rollouts: Sequence[dict], replicasets: Sequence[dict],
               pods: Sequence[dict], hpas: Sequence[dict], now: float) -> list[RolloutView]:
+        """From lists of objects: the owner indexes are rebuilt (reusing unchanged objects' keys)."""
         with self._lock:
             rs_index = OwnerIndex(only_dicts(replicasets), self._indexes[0])
             pod_index = OwnerIndex(only_dicts(pods), self._indexes[1])
             self._indexes = (rs_index, pod_index)
-            hpa_index = _hpa_index(only_dicts(hpas))
-            old, memo = self._memo, {}
-            views: list[RolloutView] = []
-            for kind, objs, make in (("Deployment", deployments, _deployment_view),
-                                     ("Rollout", rollouts, _rollout_view)):
-                for obj in only_dicts(objs):
-                    ns, name = namespace_of(obj), name_of(obj)
-                    sources: list[Any] = [obj, hpa_index.get((ns, kind, name))]
-                    for rs in rs_index.children(obj, kind):
-                        sources.append(rs)
-                        sources.append(pod_index.children(rs, "ReplicaSet"))
-                    key = (kind, ns, name)
-                    hit = old.get(key)
-                    if hit is not None and _same(hit[0], sources):
-                        view = hit[1]
-                    else:
-                        view = make(obj, rs_index, pod_index, hpa_index, now)
-                    memo[key] = (sources, view)
-                    views.append(view)
-            self._memo = memo
+            return self._build(deployments, rollouts, rs_index, pod_index, hpas, now)
+
+    def build_indexed(self, deployments: Sequence[dict], rollouts: Sequence[dict], replicasets: Owners,
+                      pods: Owners, hpas: Sequence[dict], now: float) -> list[RolloutView]:
+        """From owner indexes kept by the informers (IndexedOwners): no pass over all pods at all."""
+        with self._lock:
+            return self._build(deployments, rollouts, replicasets, pods, hpas, now)
+
+    def _build(self, deployments: Sequence[dict], rollouts: Sequence[dict], rs_index: Owners, pod_index: Owners,
+               hpas: Sequence[dict], now: float) -> list[RolloutView]:
+        hpa_index = _hpa_index(only_dicts(hpas))
+        old, memo = self._memo, {}
+        views: list[RolloutView] = []
+        for kind, objs, make in (("Deployment", deployments, _deployment_view),
+                                 ("Rollout", rollouts, _rollout_view)):
+            for obj in only_dicts(objs):
+                ns, name = namespace_of(obj), name_of(obj)
+                sources: list[Any] = [obj, hpa_index.get((ns, kind, name))]
+                for rs in rs_index.children(obj, kind):
+                    sources.append(rs)
+                    sources.append(pod_index.children(rs, "ReplicaSet"))
+                key = (kind, ns, name)
+                hit = old.get(key)
+                if hit is not None and _same(hit[0], sources):
+                    view = hit[1]
+                else:
+                    view = make(obj, rs_index, pod_index, hpa_index, now)
+                memo[key] = (sources, view)
+                views.append(view)
+        self._memo = memo
         views.sort(key=lambda v: (v.namespace, v.name, v.kind))
         return views
