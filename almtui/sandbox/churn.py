@@ -50,8 +50,7 @@ class Churn:
 
     def refresh(self) -> None:
         """Re-read which pods and Deployments exist (HPA targets are left to their HPA)."""
-        self._pods = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in self.store.list("/pods")
-                      if not p["metadata"].get("deletionTimestamp")]
+        self._pods = self.store.keys("/pods", terminating=False)
         hpa_targets = set()
         for h in self.store.list("autoscaling/horizontalpodautoscalers"):
             ref = (h.get("spec") or {}).get("scaleTargetRef") or {}

@@ -102,6 +102,13 @@ class LoadModel:
         self._ready: dict[tuple[str, str], set[str]] = {}
         self._pod_app: dict[tuple[str, str], tuple[str, bool]] = {}
         self._defaults: dict[str, dict[str, Any]] = {}
+        # Memos for the per-pod hot path (metrics-server snapshots of 20,000 pods every 15 s):
+        # app -> (the override dict read, a copy of it, the merged parameters); the copy notices
+        # overrides edited in place, so a live scenario change is seen on the next call.
+        self._merged: dict[str, tuple[Mapping[str, Any] | None, dict[str, Any] | None, dict[str, Any]]] = {}
+        self._rps_at: float | None = None  # app_rps for one time t: every pod of a snapshot shares it
+        self._rps: dict[str, tuple[dict[str, Any], float]] = {}
+        self._phase: dict[tuple[str, str], float] = {}  # (app, pod) -> the memory drift's phase
 
     # -- parameters -------------------------------------------------------------------------
 
@@ -110,6 +117,14 @@ class LoadModel:
 
     def params(self, app: str) -> dict[str, Any]:
         """The app's load parameters: seeded defaults, replaced by any scenario override."""
+        return dict(self.shared_params(app))
+
+    def shared_params(self, app: str) -> dict[str, Any]:
+        """params() without the copy, for hot paths: callers must not edit the result."""
+        ov = self.override(app)
+        hit = self._merged.get(app)
+        if hit is not None and hit[0] is ov and hit[1] == ov:
+            return hit[2]
         p = self._defaults.get(app)
         if p is None:
             u = [unit(self.seed, "param", app, i) for i in range(4)]
@@ -121,12 +136,11 @@ class LoadModel:
                 "profile": "daily",
                 "noise": True,
             }
-        ov = self.override(app)
-        if not ov:
-            return dict(p)
-        p = {**p, **{k: v for k, v in ov.items() if v is not None}}
-        p["memory"] = to_bytes(p["memory"])
-        p["noise"] = False
+        if ov:
+            p = {**p, **{k: v for k, v in ov.items() if v is not None}}
+            p["memory"] = to_bytes(p["memory"])
+            p["noise"] = False
+        self._merged[app] = (ov, None if ov is None else dict(ov), p)
         return p
 
     # -- traffic ----------------------------------------------------------------------------
@@ -142,13 +156,21 @@ class LoadModel:
 
     def app_rps(self, app: str, t: float) -> float:
         """Requests per second the app receives at time t (all its Ready pods together)."""
-        p = self.params(app)
+        p = self.shared_params(app)
+        if t != self._rps_at:
+            self._rps_at = t
+            self._rps.clear()
+        hit = self._rps.get(app)
+        if hit is not None and hit[0] is p:
+            return hit[1]
         base = float(p["baseRps"])
         if p["profile"] == "flat":
-            return base
-        rate = base * daily_factor(t) * self.spike(app, t)
-        if p["noise"]:
-            rate *= 0.95 + 0.1 * unit(self.seed, "noise", app, math.floor(t / NOISE_BUCKET))
+            rate = base
+        else:
+            rate = base * daily_factor(t) * self.spike(app, t)
+            if p["noise"]:
+                rate *= 0.95 + 0.1 * unit(self.seed, "noise", app, math.floor(t / NOISE_BUCKET))
+        self._rps[app] = (p, rate)
         return rate
 
     @staticmethod
@@ -218,7 +240,8 @@ class LoadModel:
             return len(self._ready.get((namespace, app), ()))
         return sum(len(v) for (_, a), v in self._ready.items() if a == app)
 
-    def _pod_ready(self, app: str, pod: str, namespace: str | None) -> tuple[bool, int]:
+    def pod_ready(self, app: str, pod: str, namespace: str | None) -> tuple[bool, int]:
+        """(whether the pod gets traffic, how many of the app's pods do), as the kubelet reported."""
         if namespace is None:
             for (_ns, a), names in self._ready.items():
                 if a == app and pod in names:
@@ -232,7 +255,7 @@ class LoadModel:
     def pod_rps(self, app: str, pod_name: str, t: float, *, namespace: str | None = None,
                 ready: bool | None = None, ready_pods: int | None = None) -> float:
         """The pod's share of the app's traffic: rate / Ready pods, 0 when not Ready."""
-        is_ready, n = self._pod_ready(app, pod_name, namespace)
+        is_ready, n = self.pod_ready(app, pod_name, namespace)
         if ready is not None:
             is_ready = ready
         if ready_pods is not None:
@@ -249,10 +272,18 @@ class LoadModel:
         memory = memory * (1 + 3 % sine drift) + 64 KiB per request/s, rounded to pages.
         `ready`/`ready_pods` replace what the kubelet reported, for computing values by hand.
         """
-        p = self.params(app)
+        p = self.shared_params(app)
         share = self.pod_rps(app, pod_name, t, namespace=namespace, ready=ready, ready_pods=ready_pods)
+        return self.usage_at(p, app, pod_name, t, share)
+
+    def usage_at(self, p: Mapping[str, Any], app: str, pod_name: str, t: float, share: float) -> tuple[float, int]:
+        """pod_usage() from parameters and a traffic share read earlier (metrics-server snapshots)."""
         cpu = float(p["idleCpu"]) + share * float(p["cpuPerRequest"])
-        phase = unit(self.seed, "phase", app, pod_name)
+        phase = self._phase.get((app, pod_name))
+        if phase is None:
+            if len(self._phase) >= 100_000:
+                self._phase.clear()
+            phase = self._phase[(app, pod_name)] = unit(self.seed, "phase", app, pod_name)
         if p["noise"]:
             cpu *= 0.98 + 0.04 * unit(self.seed, "cpu", pod_name, math.floor(t / NOISE_BUCKET))
         base = int(p["memory"])

@@ -15,12 +15,14 @@ are reported; a node's usage is its pods' plus a system overhead.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from almtui.kube.durations import parse_rfc3339
 from almtui.kube.quantities import format_decimal_si, format_memory
+from almtui.kube.selectors import LabelSelector
 from almtui.sandbox.controllers.base import Context
 from almtui.sandbox.load import LoadModel, app_of, unit
 from almtui.sandbox.store import Obj, ts
@@ -52,12 +54,61 @@ def node_overhead(seed: int, node: str) -> tuple[float, int]:
     return cpu, mem
 
 
+class _Entry:
+    """One pod of a snapshot: what it was when the scrape was taken; its reading once computed."""
+
+    __slots__ = ("app", "cpu", "exact", "item", "mem", "node", "params", "parts", "pod", "running", "share")
+
+    def __init__(self, pod: Obj, node: str, running: list[str], app: str, params: Any, share: float,
+                 exact: bool) -> None:
+        self.pod, self.node, self.running = pod, node, running
+        self.app, self.params, self.share, self.exact = app, params, share, exact
+        self.parts: list[tuple[str, int, int]] | None = None  # (container, nanocores, bytes), once computed
+        self.cpu, self.mem = 0.0, 0
+        self.item: Obj | None = None
+
+
+class _Snapshot:
+    """A namespace's scrape: which pods are reported and every input that could change later.
+
+    Readings are pure functions of these inputs (and the window), so they are computed only
+    when someone asks for them: the HPA reads a few pods of each namespace, not all of them.
+    """
+
+    __slots__ = ("at", "created", "entries", "index", "items", "stamp", "usage", "version")
+
+    def __init__(self, version: int | None, at: float, stamp: str, created: str, entries: list[_Entry]) -> None:
+        self.version, self.at, self.stamp, self.created, self.entries = version, at, stamp, created, entries
+        self.items: list[Obj] | None = None
+        self.usage: list[tuple[str, float, int]] | None = None
+        # name -> position, (label, value) -> positions, positions of pods with labels
+        self.index: tuple[dict[str, int], dict[tuple[str, str], list[int]], list[int]] | None = None
+
+    def build_index(self) -> tuple[dict[str, int], dict[tuple[str, str], list[int]], list[int]]:
+        if self.index is None:
+            by_name: dict[str, int] = {}
+            by_label: dict[tuple[str, str], list[int]] = {}
+            labelled: list[int] = []
+            for i, e in enumerate(self.entries):
+                md = e.pod["metadata"]
+                by_name.setdefault(md["name"], i)
+                labels = md.get("labels")
+                if labels:
+                    labelled.append(i)
+                    for kv in labels.items():
+                        by_label.setdefault(kv, []).append(i)
+            self.index = (by_name, by_label, labelled)
+        return self.index
+
+
 class PodMetrics:
     """The MetricsSource protocol: node_metrics() and pod_metrics(namespace).
 
     Readings are computed lazily per namespace and kept for the scrape window: the HPA
     controller asks for one namespace at a time, and at 20,000 pods recomputing every pod
-    for each of those questions would dominate the sandbox's idle CPU.
+    for each of those questions would dominate the sandbox's idle CPU. Within a namespace the
+    scrape fixes which pods are reported and every changing input (Ready pods, parameters); the
+    numbers and items are then computed per pod on first use, as the HPA reads only its own pods.
     """
 
     def __init__(self, ctx: Context) -> None:
@@ -77,8 +128,10 @@ class PodMetrics:
         self._window: tuple | None = None
         self._reachable: dict[str, Obj] = {}
         self._created = ""
-        # namespace -> (its change count or None, PodMetrics items, (node, cpu, memory) per item)
-        self._by_ns: dict[str, tuple[int | None, list[Obj], list[tuple[str, float, int]]]] = {}
+        self._by_ns: dict[str, _Snapshot] = {}
+        # (namespace, name) -> (the pod object, its node, Running?, containers running, app, from when
+        # that list holds): what a scrape reads from a pod only, for as long as the object is unchanged
+        self._static: dict[tuple[str, str], tuple[Obj, Any, bool, list[str], str, float]] = {}
         self._nodes: tuple[int | None, list[Obj]] | None = None  # (pod change count or None, items)
         self._exact: dict[str, bool] = {}  # app -> readings without noise (a scenario override)
 
@@ -99,7 +152,7 @@ class PodMetrics:
             return self._nodes[1]
         per_node: dict[str, list[float]] = {name: [0.0, 0] for name in self._reachable}
         for ns in sorted(self._names):
-            for node, cpu, mem in self._namespace(ns)[1]:
+            for node, cpu, mem in self._usage(ns):
                 acc = per_node[node]
                 acc[0] += cpu
                 acc[1] += mem
@@ -122,11 +175,36 @@ class PodMetrics:
     def pod_metrics(self, namespace: str | None) -> list[Obj]:
         self._scrape()
         if namespace:
-            return self._namespace(namespace)[0]
+            return self._namespace(namespace)
         out: list[Obj] = []
         for ns in sorted(self._names):
-            out += self._namespace(ns)[0]
+            out += self._namespace(ns)
         return out
+
+    def select_pod_metrics(self, namespace: str, names: Collection[str], selector: LabelSelector) -> list[Obj]:
+        """The namespace's PodMetrics named in `names` or whose labels match `selector`, in list order.
+
+        The same items as filtering pod_metrics(namespace) by hand (items without labels match no
+        selector), found through a per-snapshot index: the HPA controller asks this for each of its
+        HPAs, and scanning a 2,000-pod namespace per HPA was the sandbox's largest idle cost.
+        """
+        self._scrape()
+        snap = self._snapshot(namespace)
+        by_name, by_label, labelled = snap.build_index()
+        found = {i for i in map(by_name.get, names) if i is not None}
+        if not selector.matches_nothing:
+            candidates: Collection[int] = labelled
+            for req in selector.requirements:
+                value = selector.requires_exact_match(req.key)
+                if value is not None:
+                    bucket = by_label.get((req.key, value), ())
+                    if len(bucket) < len(candidates):
+                        candidates = bucket
+            entries = snap.entries
+            for i in candidates:
+                if i not in found and selector.matches(entries[i].pod["metadata"]["labels"]):
+                    found.add(i)
+        return [self._reading(snap, snap.entries[i]) for i in sorted(found)]
 
     def invalidate(self) -> None:
         """Forget the current readings (tests, or after a scenario jumps time)."""
@@ -147,6 +225,7 @@ class PodMetrics:
                 if ev.type == "ADDED":
                     self._names.setdefault(ns, set()).add(md["name"])
                 elif ev.type == "DELETED":
+                    self._static.pop((ns, md["name"]), None)
                     names = self._names.get(ns)
                     if names is not None:
                         names.discard(md["name"])
@@ -172,30 +251,53 @@ class PodMetrics:
                                if n["metadata"]["name"] not in partitions}
         return at
 
-    def _namespace(self, ns: str) -> tuple[list[Obj], list[tuple[str, float, int]]]:
-        """The namespace's PodMetrics and per-pod (node, cpu, memory), computed once per window."""
+    def _namespace(self, ns: str) -> list[Obj]:
+        """The namespace's PodMetrics, computed once per window."""
+        snap = self._snapshot(ns)
+        if snap.items is None:
+            snap.items = [self._reading(snap, e) for e in snap.entries]
+        return snap.items
+
+    def _usage(self, ns: str) -> list[tuple[str, float, int]]:
+        """(node, cpu, memory) of each of the namespace's reported pods, computed once per window."""
+        snap = self._snapshot(ns)
+        if snap.usage is None:
+            values = [self._values(snap, e) for e in snap.entries]
+            snap.usage = [(e.node, e.cpu, e.mem) for e in values]
+        return snap.usage
+
+    def _snapshot(self, ns: str) -> _Snapshot:
+        """The namespace's scrape for this window: the pods reported, with their inputs read now."""
         version = self._ns_changes.get(ns, 0) if self.ctx.clock.frozen else None
         hit = self._by_ns.get(ns)
-        if hit is not None and hit[0] == version:
-            return hit[1], hit[2]
+        if hit is not None and hit.version == version:
+            return hit
         at = self.scrape_time()
-        stamp = ts(datetime.fromtimestamp(at, UTC))
-        items: list[Obj] = []
-        usage: list[tuple[str, float, int]] = []
+        load = self.load
+        entries: list[_Entry] = []
+        apps: dict[str, tuple[Any, float, bool]] = {}  # app -> (parameters, requests/s, exact), read once
         for name in sorted(self._names.get(ns, ())):
             pod = self.store.get("/pods", ns, name)
             if pod is None:
                 continue
-            node = (pod.get("spec") or {}).get("nodeName")
-            if node not in self._reachable or (pod.get("status") or {}).get("phase") != "Running":
+            static = self._static.get((ns, name))
+            if static is None or static[0] is not pod or at < static[5]:
+                static = self._static[(ns, name)] = self._read_pod(pod, at)
+            _, node, is_running, running, app, _ = static
+            if node not in self._reachable or not is_running or not running:
                 continue
-            item = self._pod_item(pod, at, stamp, self._created)
-            if item is None:
-                continue
-            items.append(item[0])
-            usage.append((node, item[1], item[2]))
-        self._by_ns[ns] = (version, items, usage)
-        return items, usage
+            known = apps.get(app)
+            if known is None:
+                exact = self._exact.get(app)
+                if exact is None:
+                    exact = self._exact[app] = not load.shared_params(app)["noise"]
+                known = apps[app] = (load.shared_params(app), load.app_rps(app, at), exact)
+            # the traffic share and parameters as they are now: Ready pods and scenario overrides change
+            ready, n = load.pod_ready(app, name, ns)
+            share = known[1] / n if ready and n > 0 else 0.0  # LoadModel.pod_rps
+            entries.append(_Entry(pod, node, running, app, known[0], share, known[2]))
+        snap = self._by_ns[ns] = _Snapshot(version, at, ts(datetime.fromtimestamp(at, UTC)), self._created, entries)
+        return snap
 
     def _time(self, stamp: str) -> float:
         t = self._started.get(stamp)
@@ -209,35 +311,58 @@ class PodMetrics:
         """Nanocores with metrics-server's sub-millicore detail (deterministic)."""
         return int(millis * 1e6) + int(999_999 * unit(self.seed, "nano", who, at))
 
-    def _pod_item(self, pod: Obj, at: float, stamp: str, created: str) -> tuple[Obj, float, int] | None:
-        md = pod["metadata"]
+    def _read_pod(self, pod: Obj, at: float) -> tuple[Obj, Any, bool, list[str], str, float]:
+        """What a scrape at `at` reads from the pod alone; see _static.
+
+        The containers running at the scrape are those started by then. The list stays the same
+        for later scrapes once every container with a start time had started (time only moves on);
+        before that, it holds only until the next start.
+        """
+        node = (pod.get("spec") or {}).get("nodeName")
+        is_running = (pod.get("status") or {}).get("phase") == "Running"
         statuses = {c.get("name"): c for c in (pod.get("status") or {}).get("containerStatuses") or ()}
         running = []
+        settled = -math.inf  # the list holds for scrapes from here on ...
+        until = math.inf  # ... up to (not including) the next start
         for c in (pod.get("spec") or {}).get("containers") or ():
             st = (statuses.get(c["name"]) or {}).get("state") or {}
             started = (st.get("running") or {}).get("startedAt")
-            if started and self._time(started) <= at:
-                running.append(c["name"])
-        if not running:
-            return None
-        app = app_of(pod)
-        exact = self._exact.get(app)
-        if exact is None:
-            exact = self._exact[app] = not self.load.params(app)["noise"]
-        cpu, mem = self.load.pod_usage(app, md["name"], at, namespace=md.get("namespace"))
-        containers = []
-        total_cpu, total_mem = 0.0, 0
-        for i, name in enumerate(running):
-            c_cpu, c_mem = (cpu, mem) if i == 0 else (SIDECAR_CPU, SIDECAR_MEMORY)
-            nano = round(c_cpu * 1e6) if exact else self._nano(c_cpu, f"{md['name']}/{name}", at)
-            containers.append({"name": name, "usage": {"cpu": format_nanocores(nano),
-                                                       "memory": format_memory(c_mem)}})
-            total_cpu += nano / 1e6
-            total_mem += c_mem
-        meta: dict[str, Any] = {"name": md["name"], "namespace": md.get("namespace", ""),
-                                "creationTimestamp": created}
-        if md.get("labels"):
-            meta["labels"] = dict(md["labels"])
-        item = {"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": meta,
-                "timestamp": stamp, "window": POD_WINDOW, "containers": containers}
-        return item, total_cpu, total_mem
+            if started:
+                when = self._time(started)
+                if when <= at:
+                    running.append(c["name"])
+                    settled = max(settled, when)
+                else:
+                    until = min(until, when)
+        return pod, node, is_running, running, app_of(pod), settled if until == math.inf else math.inf
+
+    def _values(self, snap: _Snapshot, e: _Entry) -> _Entry:
+        """The pod's usage per container and in total, computed on first use."""
+        if e.parts is None:
+            name = e.pod["metadata"]["name"]
+            at = snap.at
+            cpu, mem = self.load.usage_at(e.params, e.app, name, at, e.share)
+            parts = []
+            total_cpu, total_mem = 0.0, 0
+            for i, container in enumerate(e.running):
+                c_cpu, c_mem = (cpu, mem) if i == 0 else (SIDECAR_CPU, SIDECAR_MEMORY)
+                nano = round(c_cpu * 1e6) if e.exact else self._nano(c_cpu, f"{name}/{container}", at)
+                parts.append((container, nano, c_mem))
+                total_cpu += nano / 1e6
+                total_mem += c_mem
+            e.parts, e.cpu, e.mem = parts, total_cpu, total_mem
+        return e
+
+    def _reading(self, snap: _Snapshot, e: _Entry) -> Obj:
+        """The pod's PodMetrics item, built on first use."""
+        if e.item is None:
+            md = e.pod["metadata"]
+            containers = [{"name": name, "usage": {"cpu": format_nanocores(nano), "memory": format_memory(mem)}}
+                          for name, nano, mem in self._values(snap, e).parts or ()]
+            meta: dict[str, Any] = {"name": md["name"], "namespace": md.get("namespace", ""),
+                                    "creationTimestamp": snap.created}
+            if md.get("labels"):
+                meta["labels"] = dict(md["labels"])
+            e.item = {"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": meta,
+                      "timestamp": snap.stamp, "window": POD_WINDOW, "containers": containers}
+        return e.item

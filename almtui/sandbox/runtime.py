@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import importlib
 import inspect
 import logging
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 CONTROLLER_MODULES = ("deployment", "replicaset", "rollouts", "scheduler", "kubelet", "nodes", "hpa",
                       "tekton", "argocd", "events")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# From this many stored objects on (a --scale cluster), start() moves the built heap out of the
+# cyclic garbage collector's sight (gc.freeze): its full collections otherwise rescan every
+# object of a 20,000-pod cluster, half a second each, every few scrape windows while idle.
+FREEZE_MIN_OBJECTS = 5000
 
 
 def discover_controllers(ctx: Context, modules: tuple[str, ...] = CONTROLLER_MODULES) -> list[Controller]:
@@ -88,6 +93,7 @@ class Sandbox:
         self._churn: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self._task: asyncio.Task | None = None
+        self._froze_heap = False
         self.tls: ServingCert | None = None
         self.url = ""
 
@@ -158,6 +164,10 @@ class Sandbox:
         self.url = f"https://{shown}:{bound}"
         if not self.frozen:
             self.clock.thaw()
+        if self.store.total() >= FREEZE_MIN_OBJECTS and not self._froze_heap:
+            gc.collect()
+            gc.freeze()  # objects are still freed by reference counting; stop() unfreezes
+            self._froze_heap = True
         self._task = asyncio.create_task(self.manager.run())
         if float(self.ctx.options.get("churn") or 0) > 0:
             from almtui.sandbox.churn import start_churn
@@ -176,6 +186,9 @@ class Sandbox:
         self.store.close_all_watches()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._froze_heap:
+            gc.unfreeze()  # what the sandbox leaves behind may be collected again
+            self._froze_heap = False
 
     def kubeconfig(self, namespace: str = "default") -> dict:
         """A kubeconfig with one context per user; `operator` is the current one."""

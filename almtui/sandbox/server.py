@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import contextlib
 import json
 import logging
@@ -32,6 +33,8 @@ from almtui.sandbox.store import Obj, Store, dumps
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+WATCH_BATCH_BYTES = 256 * 1024  # one write of a watch stream carries up to this much of its backlog
+_EVENT_HEAD = {t: b'{"type":"' + t.encode() + b'","object":' for t in ("ADDED", "MODIFIED", "DELETED")}
 LIST_LIMIT_MAX = 10000
 
 
@@ -81,6 +84,11 @@ class Target:
     name: str | None
     subresource: str
     rest: str = ""  # proxy path after .../proxy
+
+
+def _list_key(obj: Obj) -> tuple[str, str]:
+    md = obj["metadata"]
+    return (md.get("namespace", ""), md["name"])
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -372,8 +380,8 @@ class ApiServer:
                                      "results. Continuing with the provided token results in an inconsistent "
                                      "list - objects that were created, modified, or deleted between the time "
                                      "the first chunk was returned and now may show up in the list.")
-            start = next((i for i, o in enumerate(items)
-                          if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after), len(items))
+            # items are in (namespace, name) order: the page starts after the last one returned
+            start = bisect.bisect_right(items, after, key=_list_key)
         limit = int(q.get("limit") or 0)
         if limit < 0:
             limit = 0
@@ -422,34 +430,56 @@ class ApiServer:
         deadline = time.monotonic() + timeout
         first_table = True
         initial_pending = initial and since is None
+        queue = watcher.queue
         try:
             while True:
-                if initial_pending and watcher.queue.empty():
+                if initial_pending and queue.empty():
                     await resp.write(self._bookmark(t.res, {"k8s.io/initial-events-end": "true"}))
                     initial_pending = False
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                wait = min(remaining, self.hooks.watch_bookmark_seconds) if bookmarks else remaining
-                try:
-                    etype, obj, _rv = await asyncio.wait_for(watcher.queue.get(), wait)
-                except TimeoutError:
-                    if bookmarks and time.monotonic() < deadline:
-                        await resp.write(self._bookmark(t.res))
-                    continue
-                if etype == "CLOSE":
-                    break
-                if etype == "EXPIRE":
-                    err = errors.expired(f"too old resource version: {since or 0} ({self.store.oldest_rv})")
-                    await resp.write(dumps({"type": "ERROR", "object": err.status()}) + b"\n")
-                    break
-                if as_table:
-                    tobj = tables.table_event_object(t.res, obj, self.store.clock.now(), include, first_table)
-                    first_table = False
-                    line = dumps({"type": etype, "object": tobj})
+                if queue.empty():
+                    wait = min(remaining, self.hooks.watch_bookmark_seconds) if bookmarks else remaining
+                    try:
+                        async with asyncio.timeout(wait):
+                            event = await queue.get()
+                    except TimeoutError:
+                        if bookmarks and time.monotonic() < deadline:
+                            await resp.write(self._bookmark(t.res))
+                        continue
                 else:
-                    line = b'{"type":"' + etype.encode() + b'","object":' + self.store.raw(t.res.key, obj) + b"}"
-                await resp.write(line + b"\n")
+                    event = queue.get_nowait()
+                # The events already queued go out in one write (one TLS record and syscall for a
+                # burst, not one per event); each object is encoded once for all its watchers.
+                parts: list[bytes] = []
+                size, stop = 0, False
+                while True:
+                    etype, obj, _rv = event
+                    if etype == "CLOSE":
+                        stop = True
+                        break
+                    if etype == "EXPIRE":
+                        err = errors.expired(f"too old resource version: {since or 0} ({self.store.oldest_rv})")
+                        parts.append(dumps({"type": "ERROR", "object": err.status()}) + b"\n")
+                        stop = True
+                        break
+                    if as_table:
+                        tobj = tables.table_event_object(t.res, obj, self.store.clock.now(), include, first_table)
+                        first_table = False
+                        line = dumps({"type": etype, "object": tobj}) + b"\n"
+                    else:
+                        head = _EVENT_HEAD.get(etype) or b'{"type":"' + etype.encode() + b'","object":'
+                        line = head + self.store.event_raw(t.res.key, obj) + b"}\n"
+                    parts.append(line)
+                    size += len(line)
+                    if queue.empty() or size >= WATCH_BATCH_BYTES:
+                        break
+                    event = queue.get_nowait()
+                if parts:
+                    await resp.write(b"".join(parts))
+                if stop:
+                    break
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

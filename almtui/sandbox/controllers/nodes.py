@@ -13,6 +13,7 @@ pkg/controller/podgc, pkg/controller/util/node.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ def _cond(obj: Obj, type_: str) -> dict | None:
     return None
 
 
+@functools.lru_cache(maxsize=8192)  # the lifecycle controller rereads every node's stamps each second
 def _epoch(value: str | None) -> float | None:
     if not value:
         return None
