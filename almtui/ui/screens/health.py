@@ -155,6 +155,7 @@ class HealthScreen(BaseScreen):
         super().__init__(name=name, id=id, classes=classes)
         self.usage = NodeUsage()
         self._polled_at: float | None = None  # the last usage poll, answered or not
+        self._node_cells: dict[Hashable, tuple[Any, ...]] = {}  # node key -> (inputs..., cells)
         self._badges: dict[tuple[str, str, str | None, bool], Text] = {}
         self._badges_palette: object = None
 
@@ -296,25 +297,37 @@ class HealthScreen(BaseScreen):
         return max(0.0, n.eviction_countdown - self._elapsed(data))
 
     def _show_nodes(self, data: HealthData) -> None:
-        rows = []
+        # A row's cells are reused while its inputs are the same (the table then skips the row): the
+        # countdown tick runs every second, and only the nodes counting down change.
+        rows, cache, palette, live = [], {}, self.palette, self.live
         for n in data.nodes:
-            word, label = node_state(n)
             left = self._countdown(n, data)
             evicts = "" if left is None else f"in {F.countdown(left)}"
-            rows.append((n.key, (
-                n.name, self.badge(word, domain="node", label=label), n.heartbeat_age,
-                styled(evicts, Tone.DEGRADED, self.palette) if evicts else "",
-                f"{F.pct(n.cpu_requested, n.cpu_allocatable)}/{F.pct(n.cpu_used, n.cpu_allocatable)}",
-                f"{F.pct(n.memory_requested, n.memory_allocatable)}/{F.pct(n.memory_used, n.memory_allocatable)}",
-                node_notes(n, data.idle.get(n.name, ())), f"{n.pods}/{n.pods_capacity}", n.zone,
-                ",".join(n.roles))))
+            hit = self._node_cells.get(n.key)
+            if hit is not None and hit[0] is n and hit[1] is data and hit[2] == evicts and hit[3] is palette \
+                    and hit[4] == live:
+                cells = hit[5]
+            else:
+                word, label = node_state(n)
+                cells = (
+                    n.name, self.badge(word, domain="node", label=label), n.heartbeat_age,
+                    styled(evicts, Tone.DEGRADED, palette) if evicts else "",
+                    f"{F.pct(n.cpu_requested, n.cpu_allocatable)}/{F.pct(n.cpu_used, n.cpu_allocatable)}",
+                    f"{F.pct(n.memory_requested, n.memory_allocatable)}/{F.pct(n.memory_used, n.memory_allocatable)}",
+                    node_notes(n, data.idle.get(n.name, ())), f"{n.pods}/{n.pods_capacity}", n.zone,
+                    ",".join(n.roles))
+            cache[n.key] = (n, data, evicts, palette, live, cells)
+            rows.append((n.key, cells))
+        self._node_cells = cache
         self._set_rows("#nodes-table", rows, data)
 
     def _tick_countdowns(self) -> None:
         data = self.data
         if isinstance(data, HealthData) and any(n.eviction_countdown is not None for n in data.nodes):
             self._show_nodes(data)
-            self._show_detail()
+            selected = self._selected()
+            if selected is not None and selected[0] == "node" and selected[1].eviction_countdown is not None:
+                self._show_detail()  # only a counting-down node's pane changes with the clock
 
     def freshness_changed(self, state: Any) -> None:
         super().freshness_changed(state)
