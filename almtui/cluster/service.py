@@ -100,6 +100,9 @@ class ClusterService:
         self._subs = _Subscribers()
         self._hpa_history: dict[tuple[str, str], deque[int]] = {}
         self._rollouts = V.RolloutsBuilder()  # rebuilds only the workloads that changed
+        # per-pod parsing the Health areas would otherwise redo for every pod on every pod change
+        self._node_shares = V.PerObject(V.health.node_share)
+        self._pod_statuses = V.PerObject(V.common.pod_status)
         self._unsubscribe: list[Callable[[], None]] = []
         # the write side: one checker (cached SSARs) and one executor (audited) per context
         self.audit = audit or AuditLog()
@@ -242,14 +245,15 @@ class ClusterService:
         renewals (one per node every ~10 s) are in no area, so they never trigger a rebuild."""
         def build() -> tuple[float, list[V.NodeHealth]]:
             now = self.clock()
-            return now, V.build_nodes(self.objects("nodes"), self.objects("pods"), None, None, now)
+            return now, V.build_nodes(self.objects("nodes"), self.objects("pods"), None, None, now,
+                                      shares=self._node_shares)
 
         built_at, views = self._area("nodes", build)
         return V.health.refresh_nodes(views, self.objects("leases"), node_metrics, self.clock(), built_at)
 
     def pod_issues(self) -> list[V.PodIssue]:
         return self._area("pod_issues", lambda: V.build_pod_issues(
-            self.objects("pods"), self.clock(), self.pending_after))
+            self.objects("pods"), self.clock(), self.pending_after, status_of=self._pod_statuses))
 
     def warning_events(self) -> list[V.WarningEvent]:
         return self._area("warnings", lambda: V.build_warning_events(self.objects("events"), self.clock()))

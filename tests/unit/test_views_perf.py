@@ -103,3 +103,22 @@ def test_builders_scale_linearly():
         print(f"  {label:13} {t_small[label] * 1000:7.1f} ms -> {t_big[label] * 1000:7.1f} ms")
     # Linear doubles the time, quadratic quadruples it; allow generous noise on a shared machine.
     assert total_big < total_small * 3.5 + 0.05
+
+
+def test_per_object_memo_gives_the_plain_answers_and_forgets_replaced_pods():
+    """The Health areas' per-pod memo (PerObject) changes nothing but the time: same views, and a
+    replaced pod dict is parsed again while its old entry is dropped at the next sweep."""
+    c = cluster(20)
+    shares, statuses = views.PerObject(views.health.node_share), views.PerObject(views.common.pod_status)
+    for _ in range(2):
+        assert views.build_nodes(c["nodes"], c["pods"], None, None, NOW, shares=shares) == \
+            views.build_nodes(c["nodes"], c["pods"], None, None, NOW)
+        assert views.build_pod_issues(c["pods"], NOW, status_of=statuses) == views.build_pod_issues(c["pods"], NOW)
+    old = c["pods"][0]
+    new = {**old, "status": {"phase": "Failed", "reason": "Evicted", "message": "low on memory"}}
+    pods = [new, *c["pods"][1:]]
+    assert views.build_pod_issues(pods, NOW, status_of=statuses) == views.build_pod_issues(pods, NOW)
+    assert views.build_nodes(c["nodes"], pods, None, None, NOW, shares=shares) == \
+        views.build_nodes(c["nodes"], pods, None, None, NOW)
+    assert sum(n.pods for n in views.build_nodes(c["nodes"], pods, None, None, NOW, shares=shares)) == len(pods) - 1
+    assert all(entry[0] is not old for entry in shares._old.values())

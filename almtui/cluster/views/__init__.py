@@ -8,7 +8,17 @@ Text fields are raw cluster strings: the UI sanitises them before display.
 
 from .applications import ApplicationView, HistoryEntry, ManagedResource, build_applications
 from .autoscalers import HPAView, MetricView, build_hpas, hpa_what_if
-from .common import ConditionView, IndexedOwners, PodView, age, build_pod, build_pods, image_tag, owner_index_values
+from .common import (
+    ConditionView,
+    IndexedOwners,
+    PerObject,
+    PodView,
+    age,
+    build_pod,
+    build_pods,
+    image_tag,
+    owner_index_values,
+)
 from .environments import DEFAULT_ENVIRONMENTS, EnvCell, EnvironmentView, build_environments
 from .health import NodeHealth, PodIssue, WarningEvent, build_nodes, build_pod_issues, build_warning_events
 from .pipelines import PipelineRunView, TaskRunView, build_pipeline_runs
@@ -26,6 +36,7 @@ __all__ = [
     "ManagedResource",
     "MetricView",
     "NodeHealth",
+    "PerObject",
     "PipelineRunView",
     "PodIssue",
     "PodView",

@@ -303,6 +303,35 @@ class IndexedOwners:
         return self.lookup(f"name:{namespace_of(owner_obj)}/{kind}/{name_of(owner_obj)}")
 
 
+class PerObject:
+    """`fn(obj)` remembered per object identity from one builder pass to the next.
+
+    Informers replace a changed object and never edit one, so the same dict means the same answer.
+    A builder calls it for every object of a pass, then `sweep()`: what was not asked for in that
+    pass (deleted or replaced objects) is forgotten. Keeping `obj` in the entry keeps its id from
+    being reused while remembered. Used where a pass over thousands of pods would otherwise redo
+    the same parsing on every change (the Health areas).
+    """
+
+    __slots__ = ("_fn", "_new", "_old")
+
+    def __init__(self, fn: Callable[[dict], Any]) -> None:
+        self._fn = fn
+        self._old: dict[int, tuple[dict, Any]] = {}
+        self._new: dict[int, tuple[dict, Any]] = {}
+
+    def __call__(self, obj: dict) -> Any:
+        key = id(obj)
+        hit = self._new.get(key) or self._old.get(key)
+        if hit is None or hit[0] is not obj:
+            hit = (obj, self._fn(obj))
+        self._new[key] = hit
+        return hit[1]
+
+    def sweep(self) -> None:
+        self._old, self._new = self._new, {}
+
+
 # --- images -----------------------------------------------------------------------------------
 
 

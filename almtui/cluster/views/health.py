@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .common import (
+    PerObject,
     created_age,
     d,
     dicts,
@@ -127,10 +128,27 @@ def _roles(lab: dict[str, str]) -> tuple[str, ...]:
     return tuple(sorted(roles))
 
 
+def node_share(pod: dict) -> tuple[str, int, int]:
+    """(node, cpu millis, memory bytes) a pod holds on its node; ("", 0, 0) when it holds nothing
+    (not scheduled, or Succeeded/Failed)."""
+    node = s(d(pod, "spec"), "nodeName")
+    if not node or s(d(pod, "status"), "phase") in _TERMINAL:
+        return "", 0, 0
+    cpu, mem = pod_requests(pod)
+    return node, cpu, mem
+
+
 def build_nodes(nodes: Sequence[dict], pods: Sequence[dict], leases: Sequence[dict] | None,
-                node_metrics: Sequence[dict] | None, now: float) -> list[NodeHealth]:
-    """NodeHealth per node, sorted by name. Leases and metrics are optional (pass None or [])."""
-    return refresh_nodes(_build_nodes(nodes, pods, now), leases, node_metrics, now)
+                node_metrics: Sequence[dict] | None, now: float, *,
+                shares: Callable[[dict], tuple[str, int, int]] = node_share) -> list[NodeHealth]:
+    """NodeHealth per node, sorted by name. Leases and metrics are optional (pass None or []).
+
+    `shares` may be a PerObject(node_share), which the service keeps so that a rebuild after one
+    pod changed does not parse every pod's requests again."""
+    views = _build_nodes(nodes, pods, now, shares)
+    if isinstance(shares, PerObject):
+        shares.sweep()
+    return refresh_nodes(views, leases, node_metrics, now)
 
 
 def refresh_nodes(views: Sequence[NodeHealth], leases: Sequence[dict] | None, node_metrics: Sequence[dict] | None,
@@ -171,13 +189,18 @@ def refresh_nodes(views: Sequence[NodeHealth], leases: Sequence[dict] | None, no
     return out
 
 
-def _build_nodes(nodes: Sequence[dict], pods: Sequence[dict], now: float) -> list[NodeHealth]:
+def _build_nodes(nodes: Sequence[dict], pods: Sequence[dict], now: float,
+                 shares: Callable[[dict], tuple[str, int, int]]) -> list[NodeHealth]:
     """NodeHealth per node from the Nodes and their pods alone (no lease, no usage), sorted by name."""
     pods_by_node: dict[str, list[dict]] = defaultdict(list)
+    requested: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for pod in only_dicts(pods):
-        node = s(d(pod, "spec"), "nodeName")
-        if node and s(d(pod, "status"), "phase") not in _TERMINAL:
+        node, cpu, mem = shares(pod)
+        if node:
             pods_by_node[node].append(pod)
+            total = requested[node]
+            total[0] += cpu
+            total[1] += mem
 
     views = []
     for node in only_dicts(nodes):
@@ -210,11 +233,7 @@ def _build_nodes(nodes: Sequence[dict], pods: Sequence[dict], now: float) -> lis
             if deadlines:
                 countdown = max(0.0, min(deadlines) - now)
 
-        cpu_req = mem_req = 0
-        for pod in node_pods:
-            c, m = pod_requests(pod)
-            cpu_req += c
-            mem_req += m
+        cpu_req, mem_req = requested.get(name, (0, 0))
         allocatable, capacity = d(status, "allocatable"), d(status, "capacity")
         lab = labels(node)
         addresses = dicts(status, "addresses")
@@ -361,7 +380,9 @@ def _pod_issue(pod: dict, restarts: int, now: float, pending_after: float) -> tu
     return min(found, key=lambda f: f[0])
 
 
-def build_pod_issues(pods: Sequence[dict], now: float, pending_after: float = 120) -> list[PodIssue]:
+def build_pod_issues(pods: Sequence[dict], now: float, pending_after: float = 120, *,
+                     status_of: Callable[[dict], tuple[str, int, int, int, float | None]] = pod_status,
+                     ) -> list[PodIssue]:
     """Pods that need attention, worst kind first, then the most recent first.
 
     Rules: waiting CrashLoopBackOff / ImagePullBackOff / ErrImagePull (and the other image and
@@ -371,7 +392,7 @@ def build_pod_issues(pods: Sequence[dict], now: float, pending_after: float = 12
     """
     issues = []
     for pod in only_dicts(pods):
-        _, _, _, restarts, last_restart = pod_status(pod)
+        _, _, _, restarts, last_restart = status_of(pod)  # printPod: a PerObject(pod_status) remembers it
         found = _pod_issue(pod, restarts, now, pending_after)
         if found is None:
             continue
@@ -394,6 +415,8 @@ def build_pod_issues(pods: Sequence[dict], now: float, pending_after: float = 12
             owner_kind=owner_kind,
             owner_name=owner_name,
         ))
+    if isinstance(status_of, PerObject):
+        status_of.sweep()
     issues.sort(key=lambda x: (x.severity, x.since if x.since is not None else math.inf, x.namespace, x.name))
     return issues
 
