@@ -315,7 +315,10 @@ class Faults:
             if streaming:
                 transport = request.transport
                 if transport is not None:
-                    asyncio.get_running_loop().call_later(RESET_WATCH_AFTER, transport.abort)
+                    def cut() -> None:  # a fault that has ended cuts nothing (nor does a cleared one)
+                        if self.is_active("reset"):
+                            transport.abort()
+                    asyncio.get_running_loop().call_later(RESET_WATCH_AFTER, cut)
                 return
             await _cut_response(request)
 
