@@ -233,63 +233,23 @@ def owner(obj: Any) -> tuple[str, str]:
     return (s(refs[0], "kind"), s(refs[0], "name")) if refs else ("", "")
 
 
-OwnerKeys = tuple[tuple[str, tuple[str, str, str]], ...]  # (owner uid, (namespace, kind, name)) per owner
-
-
-def _owner_keys(obj: dict) -> OwnerKeys:
-    ns = namespace_of(obj)
-    return tuple((s(ref, "uid"), (ns, s(ref, "kind"), s(ref, "name"))) for ref in controller_refs(obj))
-
-
-class OwnerIndex:
-    """Objects grouped by owner: by owner UID, and by (namespace, kind, name) for UID-less owners.
-
-    Built once per builder call so that finding a workload's ReplicaSets or an RS's pods is a dict
-    lookup, not a scan (the builders run at every change with thousands of pods). Given the
-    previous index, it reuses the owner keys of objects that are the very same dicts (the cache
-    replaces changed objects, never edits them), which makes a rebuild a few dict operations per object.
-    """
-
-    __slots__ = ("by_name", "by_uid", "keys")
-
-    def __init__(self, objs: Iterable[dict], previous: OwnerIndex | None = None) -> None:
-        self.by_uid: dict[str, list[dict]] = defaultdict(list)
-        self.by_name: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
-        old = previous.keys if previous is not None else {}
-        keys: dict[int, tuple[dict, OwnerKeys]] = {}
-        by_uid, by_name = self.by_uid, self.by_name
-        for obj in objs:
-            hit = old.get(id(obj))
-            owner_keys = hit[1] if hit is not None and hit[0] is obj else _owner_keys(obj)
-            keys[id(obj)] = (obj, owner_keys)  # keeps obj alive, so its id is not reused while remembered
-            for uid, name_key in owner_keys:
-                if uid:
-                    by_uid[uid].append(obj)
-                by_name[name_key].append(obj)
-        self.keys = keys
-
-    def children(self, owner_obj: dict, kind: str) -> list[dict]:
-        uid = uid_of(owner_obj)
-        if uid:
-            return self.by_uid.get(uid, [])
-        return self.by_name.get((namespace_of(owner_obj), kind, name_of(owner_obj)), [])
-
-
 def owner_index_values(obj: dict) -> list[str]:
-    """Index values of an object's controlling owners, for an informer index ("uid:<uid>", and
-    "name:<namespace>/<kind>/<name>" for owners named without a UID): what OwnerIndex groups by."""
+    """Index values of an object's controlling owners: "uid:<uid>", and "name:<namespace>/<kind>/<name>"
+    for owners named without a UID. Informers keep an index of these per watch event; OwnerIndex
+    builds the same one from a list."""
     ns = namespace_of(obj)
     out = []
-    for uid, (_, kind, name) in _owner_keys(obj):
+    for ref in controller_refs(obj):
+        uid = s(ref, "uid")
         if uid:
             out.append("uid:" + uid)
-        out.append(f"name:{ns}/{kind}/{name}")
+        out.append(f"name:{ns}/{s(ref, 'kind')}/{s(ref, 'name')}")
     return out
 
 
 class IndexedOwners:
-    """OwnerIndex's `children`, answered by an informer index of `owner_index_values` (kept up to date
-    per watch event), so a rebuild does not re-index thousands of pods."""
+    """Children by owner, answered by an index of `owner_index_values` (an informer's, kept up to date
+    per watch event, so a rebuild does not re-index thousands of pods; or an OwnerIndex)."""
 
     __slots__ = ("lookup",)
 
@@ -301,6 +261,20 @@ class IndexedOwners:
         if uid:
             return self.lookup("uid:" + uid)
         return self.lookup(f"name:{namespace_of(owner_obj)}/{kind}/{name_of(owner_obj)}")
+
+
+class OwnerIndex(IndexedOwners):
+    """The same index built once from a list of objects (for builders given plain lists), so that
+    finding a workload's ReplicaSets or an RS's pods is a dict lookup, not a scan."""
+
+    __slots__ = ()
+
+    def __init__(self, objs: Iterable[dict]) -> None:
+        index: dict[str, list[dict]] = defaultdict(list)
+        for obj in objs:
+            for value in owner_index_values(obj):
+                index[value].append(obj)
+        super().__init__(lambda value: index.get(value, []))
 
 
 class PerObject:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from almtui.kube.rollout_status import (
     PHASE_DEGRADED,
@@ -25,6 +25,7 @@ from almtui.kube.rollout_status import (
 from .common import (
     POD_HASH_LABEL,
     ConditionView,
+    IndexedOwners,
     LazyPods,
     OwnerIndex,
     PodView,
@@ -50,14 +51,6 @@ from .common import (
 )
 
 PHASE_UNKNOWN = "Unknown"
-
-
-class Owners(Protocol):
-    """Children by owner: an OwnerIndex built from lists, or IndexedOwners over an informer index."""
-
-    def children(self, owner_obj: dict, kind: str) -> list[dict]: ...
-
-
 DEPLOYMENT_REVISION = "deployment.kubernetes.io/revision"
 ROLLOUT_REVISION = "rollout.argoproj.io/revision"
 SCALE_DOWN_DEADLINE = "scale-down-deadline"
@@ -236,7 +229,7 @@ def _without_hash(template: Any) -> Any:
 # --- Deployments ------------------------------------------------------------------------------
 
 
-def _deployment_view(dep: dict, rs_index: Owners, pod_index: Owners,
+def _deployment_view(dep: dict, rs_index: IndexedOwners, pod_index: IndexedOwners,
                      hpa_index: dict[tuple[str, str, str], str], now: float) -> RolloutView:
     meta, spec, status = d(dep, "metadata"), d(dep, "spec"), d(dep, "status")
     ns, name = s(meta, "namespace"), s(meta, "name")
@@ -344,7 +337,7 @@ def _canary_weights(ro: dict, canary_available: int | None) -> tuple[int, int]:
     return set_weight, actual
 
 
-def _rollout_view(ro: dict, rs_index: Owners, pod_index: Owners,
+def _rollout_view(ro: dict, rs_index: IndexedOwners, pod_index: IndexedOwners,
                   hpa_index: dict[tuple[str, str, str], str], now: float) -> RolloutView:
     meta, spec, status = d(ro, "metadata"), d(ro, "spec"), d(ro, "status")
     ns, name = s(meta, "namespace"), s(meta, "name")
@@ -473,26 +466,23 @@ class RolloutsBuilder:
 
     def __init__(self) -> None:
         self._memo: dict[tuple[str, str, str], tuple[list[Any], RolloutView]] = {}
-        self._indexes: tuple[OwnerIndex | None, OwnerIndex | None] = (None, None)
         self._lock = threading.Lock()
 
     def build(self, deployments: Sequence[dict], rollouts: Sequence[dict], replicasets: Sequence[dict],
               pods: Sequence[dict], hpas: Sequence[dict], now: float) -> list[RolloutView]:
-        """From lists of objects: the owner indexes are rebuilt (reusing unchanged objects' keys)."""
+        """From lists of objects: the owner indexes are built from them."""
+        rs_index, pod_index = OwnerIndex(only_dicts(replicasets)), OwnerIndex(only_dicts(pods))
         with self._lock:
-            rs_index = OwnerIndex(only_dicts(replicasets), self._indexes[0])
-            pod_index = OwnerIndex(only_dicts(pods), self._indexes[1])
-            self._indexes = (rs_index, pod_index)
             return self._build(deployments, rollouts, rs_index, pod_index, hpas, now)
 
-    def build_indexed(self, deployments: Sequence[dict], rollouts: Sequence[dict], replicasets: Owners,
-                      pods: Owners, hpas: Sequence[dict], now: float) -> list[RolloutView]:
+    def build_indexed(self, deployments: Sequence[dict], rollouts: Sequence[dict], replicasets: IndexedOwners,
+                      pods: IndexedOwners, hpas: Sequence[dict], now: float) -> list[RolloutView]:
         """From owner indexes kept by the informers (IndexedOwners): no pass over all pods at all."""
         with self._lock:
             return self._build(deployments, rollouts, replicasets, pods, hpas, now)
 
-    def _build(self, deployments: Sequence[dict], rollouts: Sequence[dict], rs_index: Owners, pod_index: Owners,
-               hpas: Sequence[dict], now: float) -> list[RolloutView]:
+    def _build(self, deployments: Sequence[dict], rollouts: Sequence[dict], rs_index: IndexedOwners,
+               pod_index: IndexedOwners, hpas: Sequence[dict], now: float) -> list[RolloutView]:
         hpa_index = _hpa_index(only_dicts(hpas))
         old, memo = self._memo, {}
         views: list[RolloutView] = []
