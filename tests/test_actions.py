@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -542,6 +543,46 @@ def test_a_failed_resource_version_test_in_a_json_patch_is_a_conflict(sb, tmp_pa
     assert out.status == "conflict" and "metadata.labels.touched: <none> -> yes" in out.changed
     assert image_of(sb.get(DEPLOY_KEY, NS, "web-jsonpatch")) == "registry.local/app:1.1"
     assert only_entry(env)["outcome"] == "conflict"
+
+
+def test_a_conflict_caused_by_status_alone_is_sent_again_on_the_new_version(sb, tmp_path):
+    """Controllers write status all through a rollout, the very time one rolls back: a plan not made
+    from the status is sent again on the new resourceVersion, once per move, and audited as such."""
+    env = make_env(sb, tmp_path)
+    create_deployment(env, sb, "web-status-moved")
+    d = roll(env, sb, "web-status-moved", "registry.local/app:1.1")
+    rss = env.conn.get(path(REPLICASETS, NS), {"labelSelector": "app=web-status-moved"})["items"]
+    plan = planner.undo(d, rss)
+    assert not plan.status_read
+    check = env.checker.check(plan)
+    assert check.allowed
+    moved = env.conn.request("PATCH", path(DEPLOYMENTS, NS, "web-status-moved", "status"),
+                             content_type="application/merge-patch+json",
+                             body={"status": {"conditions": [{"type": "Available", "status": "True",
+                                                              "reason": "MinimumReplicasAvailable"}]}})
+    now = moved["metadata"]["resourceVersion"]
+    assert now != plan.precondition_rv
+    out = env.executor.run(plan, check)
+    assert out.status == "applied", out
+    assert image_of(sb.get(DEPLOY_KEY, NS, "web-status-moved")) == "registry.local/app:1.0"
+    entry = only_entry(env)  # the sandbox's controller may write status again meanwhile: one resend per move
+    resent = entry["resent_on"]
+    assert entry["outcome"] == "applied" and resent and int(resent[0]) >= int(now)
+    assert entry["requests_sent"] == 1 + len(resent)
+    assert f"sent again on resourceVersion {resent[-1]}: only the status had changed" in out.message
+
+
+def test_a_plan_made_from_the_status_is_never_sent_again(sb, tmp_path):
+    env = make_env(sb, tmp_path)
+    d = create_deployment(env, sb, "web-status-read")
+    plan = dataclasses.replace(planner.set_image(d, {"app": "registry.local/app:2.0"}), status_read=True)
+    check = env.checker.check(plan)
+    env.conn.request("PATCH", path(DEPLOYMENTS, NS, "web-status-read", "status"),
+                     content_type="application/merge-patch+json", body={"status": {"observedGeneration": 7}})
+    out = env.executor.run(plan, check)
+    assert out.status == "conflict", out
+    assert image_of(sb.get(DEPLOY_KEY, NS, "web-status-read")) == "registry.local/app:1.0"
+    assert only_entry(env)["resent_on"] == []
 
 
 def _slow_writes(method: str, path_: str, query: dict) -> bool:

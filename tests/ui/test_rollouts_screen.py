@@ -96,14 +96,15 @@ async def test_s_scales_a_deployment(sb, tmp_path):
     app, audit = build(sb, tmp_path)
     async with app.run_test() as pilot:
         await settle(pilot)
-        await select(pilot, "Deployment", "prod", "storefront")
+        # not prod/storefront: its HPA would scale it back, and `U` rolls that one back below
+        await select(pilot, "Deployment", "dev", "pos-sync")
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, ScaleForm), what="the scale form")
-        await retype(pilot, "4", 4)
+        await retype(pilot, "3", 3)
         await pilot.press("enter")
         await confirm(pilot, "y")
-    assert sb.get(DEPLOYS, "prod", "storefront")["spec"]["replicas"] == 4
-    assert entries(audit) == [("scale", "prod/storefront", "applied")]
+    assert sb.get(DEPLOYS, "dev", "pos-sync")["spec"]["replicas"] == 3
+    assert entries(audit) == [("scale", "dev/pos-sync", "applied")]
 
 
 async def test_d_deploys_a_bad_image_then_u_y_rolls_it_back(sb, tmp_path):

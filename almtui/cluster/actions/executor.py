@@ -4,7 +4,10 @@ Why this shape (client-go's RetryOnConflict is the model, minus the silent retry
 
 * read-only mode is re-checked here, whatever the caller did; a plan whose checks refused is refused;
 * every write is conditioned on the resourceVersion the plan was made from (see `actions.model`);
-* a 409 (or a failed resourceVersion test in a JSON patch) is not retried: the object is re-read and
+* a 409 (or a failed resourceVersion test in a JSON patch) is retried only when nothing the plan was
+  made from changed: the object is re-read and, if only its status and bookkeeping moved (controllers
+  write status all through a rollout, the very time one rolls back) and the plan was not made from the
+  status, the same request is sent again on the new resourceVersion (at most RESENDS times). Otherwise
   the outcome lists what changed since the plan, so the user can look and plan again;
 * after a timeout or a dropped connection the outcome of a write is unknown: the object is re-read
   (for a short while, so a request still in flight can land) BEFORE anything else, and the outcome is
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 
 _UNSET = object()
 _DIFF_SKIP_METADATA = frozenset({"managedFields", "creationTimestamp", "uid", "selfLink"})
+_BOOKKEEPING = frozenset({"resourceVersion", "managedFields"})
+RESENDS = 3  # client-go's DefaultRetry allows 5 attempts; a status that moves this often is a busy object
 
 
 def local_user() -> str:
@@ -105,6 +110,22 @@ def diff_objects(before: Mapping[str, Any] | None, after: Mapping[str, Any] | No
     if len(out) > limit:
         out = [*out[:limit], f"... and {len(out) - limit} more"]
     return out
+
+
+def only_status_moved(before: Mapping[str, Any] | None, cur: Mapping[str, Any] | None) -> bool:
+    """Whether `cur` differs from `before` in nothing but status and bookkeeping (resourceVersion,
+    managedFields): the spec, labels, annotations, generation and any other field are the same."""
+    if not before or not cur:
+        return False
+
+    def rest(obj: Mapping[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in obj.items() if k != "status"}
+        md = out.get("metadata")
+        if isinstance(md, dict):
+            out["metadata"] = {k: v for k, v in md.items() if k not in _BOOKKEEPING}
+        return out
+
+    return rest(before) == rest(cur)
 
 
 def _lookup(obj: Any, path: tuple[PathElem, ...]) -> Any:
@@ -173,6 +194,7 @@ class _Run:
     used_fallback: bool = False
     overrides: list[str] = field(default_factory=list)
     check: CheckResult | None = None
+    resent_on: list[str] = field(default_factory=list)  # resourceVersions a request was sent again on
 
 
 class Executor:
@@ -270,24 +292,16 @@ class Executor:
         for i, req in enumerate(plan.requests):
             if state.used_fallback and not req.after_fallback:
                 continue
-            sent_req = req
-            body = conditioned(req, rv)
-            try:
-                try:
-                    state.sent += 1
-                    answer = self._send(req, body)
-                except ApiError as e:
-                    if e.status != 404 or req.fallback is None:
-                        raise
-                    state.used_fallback = True
-                    sent_req = req.fallback
-                    body = conditioned(sent_req, rv)
-                    state.sent += 1
-                    answer = self._send(sent_req, body)
-            except ApiError as e:
-                return self._refused_by_server(plan, i, sent_req, rv, e, state)
-            except ConnectionLost as e:
-                resolved, cur = self._after_lost(plan, i, sent_req, body, rv, e, state)
+            for resend in range(RESENDS + 1):
+                sent_req, body, answer = self._attempt(req, rv, state)
+                if not isinstance(answer, ApiError):
+                    break
+                moved_to = self._status_moved(plan, sent_req, rv, answer, state) if resend < RESENDS else None
+                if moved_to is None:
+                    return self._refused_by_server(plan, i, sent_req, rv, answer, state)
+                rv = moved_to
+            if isinstance(answer, ConnectionLost):
+                resolved, cur = self._after_lost(plan, i, sent_req, body, rv, answer, state)
                 if resolved is not None:
                     return resolved
                 answer = cur
@@ -314,7 +328,42 @@ class Executor:
         msg = plan.success_message or f"{plan.summary}: applied"
         if total > 1 and state.used_fallback:
             msg += " (the Rollout has no status subresource: sent as one patch of the main resource)"
+        if state.resent_on:
+            msg += (f" (sent again on resourceVersion {state.resent_on[-1]}: only the status had changed "
+                    "since the plan)")
         return Outcome("applied", msg, rv_before=plan.precondition_rv, rv_after=rv, changed=changed)
+
+    def _attempt(self, req: Request, rv: str | None,
+                 state: _Run) -> tuple[Request, Any, dict | ApiError | ConnectionLost]:
+        """Send `req` conditioned on `rv` (its fallback after a 404): what was sent, and the answer or error."""
+        sent_req, body = req, conditioned(req, rv)
+        for _ in range(2):
+            try:
+                state.sent += 1
+                return sent_req, body, self._send(sent_req, body)
+            except ApiError as e:
+                if e.status != 404 or req.fallback is None or sent_req is req.fallback:
+                    return sent_req, body, e
+                state.used_fallback = True
+                sent_req, body = req.fallback, conditioned(req.fallback, rv)
+            except ConnectionLost as e:
+                return sent_req, body, e
+        raise AssertionError("unreachable: the fallback is sent at most once")
+
+    def _status_moved(self, plan: Plan, req: Request, rv: str | None, e: ApiError, state: _Run) -> str | None:
+        """After a conflict: the new resourceVersion to send the same request on, when nothing the plan
+        was made from changed (only status and bookkeeping, and the plan did not read the status)."""
+        stale = (e.status == 409 and e.reason != "AlreadyExists") or (e.status == 422 and tests_rv(req))
+        if not stale or plan.status_read or state.applied:
+            return None
+        cur = self._reread(plan)
+        now = _rv_of(cur)
+        if now is None or now == rv or not only_status_moved(plan.before, cur):
+            return None
+        state.resent_on.append(now)
+        log.info("%s: only the status moved (resourceVersion %s -> %s); sending the same request again",
+                 plan.target, rv, now)
+        return now
 
     def _send(self, req: Request, body: Any) -> dict:
         answer = self.conn.request(req.method, req.path, query=req.query or None, body=body,
@@ -453,6 +502,7 @@ class Executor:
             "error": outcome.error,
             "overrides": list(state.overrides),
             "requests_sent": state.sent,
+            "resent_on": list(state.resent_on),
         }
         try:
             self.audit.append(entry)

@@ -152,6 +152,9 @@ class Plan:
     skip_reason: str = ""
     # what the reference tool prints on success (e.g. "deployment.apps/web rolled back")
     success_message: str = ""
+    # whether the plan was made from the object's status too (a promote reads the step index): then a
+    # change of status since makes it stale; if not, a conflict caused by status alone is sent again
+    status_read: bool = True
 
     @property
     def noop(self) -> bool:

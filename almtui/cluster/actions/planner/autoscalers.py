@@ -113,4 +113,4 @@ def hpa_update(hpa: Mapping[str, Any], *, min_replicas: int | None = None, max_r
     req = _patch(target, _with_rv({"spec": patch}, rv), MERGE_PATCH, "merge patch of the HPA spec", expect=expect)
     lowered = (_is_int(max_replicas) and max_replicas < old.get("maxReplicas", 0))
     return _plan(action, target, hpa, [req], rv, summary=summary, warnings=warnings, destructive=bool(lowered),
-                 success=f"{shown_name(HPAS, target.name)} patched")
+                 success=f"{shown_name(HPAS, target.name)} patched", status_read=False)

@@ -90,11 +90,12 @@ def _access(verb: str, target: Target, sub: str = "") -> Access:
 
 def _plan(action: str, target: Target, obj: Mapping[str, Any], requests: list[Request], rv: str, *,
           summary: str, verbs: Iterable[tuple[str, str]] = (("patch", ""),), destructive: bool = False,
-          warnings: Iterable[str] = (), success: str = "", skip: str = "") -> Plan:
+          warnings: Iterable[str] = (), success: str = "", skip: str = "", status_read: bool = True) -> Plan:
     return Plan(action=action, target=target, requests=requests, precondition_rv=rv, destructive=destructive,
                 summary=summary, warnings=list(warnings),
                 access=[_access(v, target, s) for v, s in verbs] if requests else [],
-                before=copy.deepcopy(dict(obj)), skip_reason=skip, success_message=success)
+                before=copy.deepcopy(dict(obj)), skip_reason=skip, success_message=success,
+                status_read=status_read)
 
 
 def _skip(action: str, target: Target, obj: Mapping[str, Any], rv: str, summary: str, reason: str,

@@ -186,4 +186,4 @@ def undo(obj: Mapping[str, Any], replicasets: Iterable[Mapping[str, Any]], to_re
     req = Request("PATCH", target.path, ops, JSON_PATCH, _query(), desc,
                   expect=[[(("spec", "template"), template)]])
     return _plan(action, target, obj, [req], rv, summary=summary, warnings=warnings, destructive=True,
-                 success=success)
+                 success=success, status_read=False)

@@ -87,7 +87,7 @@ def set_image(obj: Mapping[str, Any], images: Mapping[str, str], *, apps: Apps =
         req = _patch(target, body, STRATEGIC_MERGE_PATCH, "strategic merge patch, as kubectl set image",
                      expect=expect)
         return _plan(action, target, obj, [req], rv, summary=summary, warnings=warnings,
-                     success=f"{shown_name(kind, target.name)} image updated")
+                     success=f"{shown_name(kind, target.name)} image updated", status_read=False)
     if _spec(obj).get("workloadRef"):
         raise ActionError(f"{target} uses workloadRef: set the image on the referenced workload",
                           action=action, target=target)

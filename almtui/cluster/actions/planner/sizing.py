@@ -43,7 +43,7 @@ def set_requests(obj: Mapping[str, Any], requests: Mapping[str, Mapping[str, str
         req = _patch(target, _with_rv(patch, rv), STRATEGIC_MERGE_PATCH,
                      "strategic merge patch of container requests", expect=expect)
         return _plan(action, target, obj, [req], rv, summary=summary, warnings=warnings,
-                     success=f"{shown_name(kind, target.name)} resource requests updated")
+                     success=f"{shown_name(kind, target.name)} resource requests updated", status_read=False)
     work.get("metadata", {}).pop("managedFields", None)
     req = Request("PUT", target.path, work, JSON, _query(), "update of the whole Rollout with new requests",
                   expect=expect)

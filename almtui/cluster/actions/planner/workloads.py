@@ -46,7 +46,7 @@ def pause(obj: Mapping[str, Any], *, apps: Apps = ()) -> Plan:
         req = _patch(target, _with_rv({"spec": {"paused": True}}, rv), MERGE_PATCH,
                      "merge patch, as kubectl argo rollouts pause", expect=expect)
         success = f"rollout '{target.name}' paused"
-    return _plan(action, target, obj, [req], rv, summary=summary, warnings=warnings, success=success)
+    return _plan(action, target, obj, [req], rv, summary=summary, warnings=warnings, success=success, status_read=False)
 
 
 def resume(obj: Mapping[str, Any], *, apps: Apps = ()) -> Plan:
@@ -70,7 +70,7 @@ def resume(obj: Mapping[str, Any], *, apps: Apps = ()) -> Plan:
         req = _patch(target, _with_rv({"spec": {"paused": False}}, rv), MERGE_PATCH,
                      "merge patch, as kubectl argo rollouts promote does for a paused Rollout", expect=expect)
         success = f"rollout '{target.name}' resumed"
-    return _plan(action, target, obj, [req], rv, summary=summary, warnings=warnings, success=success)
+    return _plan(action, target, obj, [req], rv, summary=summary, warnings=warnings, success=success, status_read=False)
 
 
 def restart(obj: Mapping[str, Any], *, apps: Apps = (), now: datetime | None = None) -> Plan:
@@ -99,7 +99,7 @@ def restart(obj: Mapping[str, Any], *, apps: Apps = (), now: datetime | None = N
                      "merge patch, as kubectl argo rollouts restart", expect=[[(("spec", "restartAt"), stamp)]])
         success = f"rollout '{target.name}' restarts in 0s"
     return _plan(action, target, obj, [req], rv, summary=f"restart the pods of {target}", warnings=warnings,
-                 success=success)
+                 success=success, status_read=False)
 
 
 def scale(obj: Mapping[str, Any], replicas: int, *, apps: Apps = ()) -> Plan:
@@ -124,4 +124,4 @@ def scale(obj: Mapping[str, Any], replicas: int, *, apps: Apps = ()) -> Plan:
                  "merge patch of the scale subresource, as kubectl scale", sub="scale",
                  expect=[[(("spec", "replicas"), replicas)]])
     return _plan(action, target, obj, [req], rv, summary=summary, warnings=warnings, verbs=(("patch", "scale"),),
-                 destructive=replicas < current, success=f"{shown_name(kind, target.name)} scaled")
+                 destructive=replicas < current, success=f"{shown_name(kind, target.name)} scaled", status_read=False)
