@@ -46,6 +46,7 @@ from almtui.ui.widgets.sizing_detail import (
     rec_cell,
     risk,
 )
+from almtui.ui.widgets.static_update import update_static
 from almtui.ui.widgets.table import Col, ResourceTable
 
 log = logging.getLogger(__name__)
@@ -305,7 +306,7 @@ class AdviceScreen(BaseScreen):
         pal = self.palette
         stale = not self.live
         source = data.source if data else "no usage samples yet"
-        self.query_one("#advice-formula", Static).update(
+        update_static(self.query_one("#advice-formula", Static),
             f"Right-sizing: {FORMULA} · {int(WINDOW // 60)}m window · {source} · {ROUNDING}")
         rows = []
         for r in (data.rows if data else ()):
@@ -343,12 +344,12 @@ class AdviceScreen(BaseScreen):
         pane = self.query_one("#sizing-detail", SizingDetail)
         if r is None or not isinstance(data, AdviceData):
             if isinstance(data, AdviceData) and data.waiting:
-                pane.update("measuring usage: the first metrics.k8s.io poll has not answered yet")
+                update_static(pane, "measuring usage: the first metrics.k8s.io poll has not answered yet")
             else:
-                pane.update("no workload selected" if isinstance(data, AdviceData) and data.rows else
+                update_static(pane, "no workload selected" if isinstance(data, AdviceData) and data.rows else
                             "no Deployments or Rollouts here")
             return
-        pane.update(detail_text(r.kind, r.namespace, r.name, r.replicas, r.sizing, r.findings, r.effect,
+        update_static(pane, detail_text(r.kind, r.namespace, r.name, r.replicas, r.sizing, r.findings, r.effect,
                                 self.palette, stale=not self.live))
 
     @on(DataTable.RowHighlighted, "#sizing-table")

@@ -28,6 +28,7 @@ from almtui.ui import keys
 from almtui.ui.status import Palette, badge
 from almtui.ui.widgets.header import AppHeader
 from almtui.ui.widgets.keybar import KeyBar
+from almtui.ui.widgets.static_update import update_static
 from almtui.ui.widgets.table import ResourceTable
 
 if TYPE_CHECKING:
@@ -250,7 +251,7 @@ class BaseScreen(Screen):
     def _update_count(self) -> None:
         tables = self.tables
         label = f"{tables[0].shown} of {tables[0].total}" if tables and self.filter_text else ""
-        self.query_one("#filter-count", Static).update(label)
+        update_static(self.query_one("#filter-count", Static), label)
 
     def _focus_body(self) -> None:
         tables = self.tables

@@ -43,6 +43,7 @@ from almtui.ui.widgets.health_detail import (
     summary_line,
 )
 from almtui.ui.widgets.health_node_pods import NodePods, pods_on
+from almtui.ui.widgets.static_update import update_static
 from almtui.ui.widgets.table import Col, ResourceTable
 
 USAGE_SECONDS = 60.0      # node usage is read this often while the screen is shown
@@ -256,7 +257,7 @@ class HealthScreen(BaseScreen):
         if data is None:
             for t in self.tables:
                 t.set_rows([], now)
-            self.query_one("#health-summary", HealthSummary).update("")
+            update_static(self.query_one("#health-summary", HealthSummary), "")
             self._show_detail()
             return
         self._show_nodes(data)
@@ -287,7 +288,7 @@ class HealthScreen(BaseScreen):
         table.tick(self.now())
 
     def _show_summary(self, data: HealthData) -> None:
-        self.query_one("#health-summary", HealthSummary).update(summary_line(
+        update_static(self.query_one("#health-summary", HealthSummary), summary_line(
             data.api, data.nodes, len(data.issues), len(data.warnings), self.palette, stale=not self.live,
             metrics_note=self.usage_note(data)))
 
@@ -359,17 +360,17 @@ class HealthScreen(BaseScreen):
         pane = self.query_one("#health-detail", HealthDetail)
         data, selected = self.data, self._selected()
         if selected is None or not isinstance(data, HealthData):
-            pane.update("")
+            update_static(pane, "")
             return
         kind, view = selected
         stale, elapsed = not self.live, self._elapsed(data)
         if kind == "node":
-            pane.update(node_detail(view, self.palette, stale=stale, countdown=self._countdown(view, data),
-                                    idle=data.idle.get(view.name, ())))
+            update_static(pane, node_detail(view, self.palette, stale=stale, countdown=self._countdown(view, data),
+                                            idle=data.idle.get(view.name, ())))
         elif kind == "issue":
-            pane.update(issue_detail(view, self.palette, stale=stale, elapsed=elapsed))
+            update_static(pane, issue_detail(view, self.palette, stale=stale, elapsed=elapsed))
         else:
-            pane.update(event_detail(view, self.palette, elapsed=elapsed))
+            update_static(pane, event_detail(view, self.palette, elapsed=elapsed))
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

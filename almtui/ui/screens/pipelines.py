@@ -40,6 +40,7 @@ from almtui.ui.screens.pipeline_detail import (
 from almtui.ui.widgets.env_matrix import LEGEND, PLURALS, EnvMatrix, cell_summary, matrix_row, promotion_of
 from almtui.ui.widgets.pipeline_apps import APP_COLUMNS, app_row, app_summary
 from almtui.ui.widgets.pipeline_runs import RUN_COLUMNS, run_row, run_summary
+from almtui.ui.widgets.static_update import update_static
 from almtui.ui.widgets.table import ResourceTable
 
 PARTS = ("runs", "apps", "envs")
@@ -165,12 +166,12 @@ class PipelinesScreen(BaseScreen):
         return "in any namespace" if ns is None else f"in namespace {ns}"
 
     def _summaries(self) -> None:
-        self.query_one("#runs-summary", Static).update(run_summary(self.selected_run(),
+        update_static(self.query_one("#runs-summary", Static), run_summary(self.selected_run(),
                                                                    f"No PipelineRuns {self._where()}"))
-        self.query_one("#apps-summary", Static).update(app_summary(self.selected_app(),
+        update_static(self.query_one("#apps-summary", Static), app_summary(self.selected_app(),
                                                                    f"No Argo CD Applications {self._where()}"))
         envs = ", ".join(ns for _, ns in self.matrix.environments)
-        self.query_one("#envs-summary", Static).update(cell_summary(
+        update_static(self.query_one("#envs-summary", Static), cell_summary(
             self.selected_env(), self.matrix.selected_index,
             f"No Deployments or Rollouts in the environment namespaces ({envs}) {self._where()}"))
         self._asked = refresh_permissions(self, self.permission_specs(), self._asked)

@@ -34,6 +34,7 @@ from almtui.ui.status import SYMBOLS, Tone, fmt_age, tone_of
 from almtui.ui.widgets.rollout_table import progress_cell, strategy_text
 from almtui.ui.widgets.rollout_tree import RolloutTree, tree_columns
 from almtui.ui.widgets.sparkline_red import REDLine, REDPanel
+from almtui.ui.widgets.static_update import update_static
 from almtui.ui.widgets.table import row_key
 
 if TYPE_CHECKING:
@@ -458,10 +459,10 @@ class RolloutDetailScreen(RolloutActions, BaseScreen):
         self._events = data.events if data is not None else ()
         self._events_at = data.now if data is not None else 0.0
         now = self.now()
-        self.query_one("#ro-summary", Static).update(self._summary_text(view, data.steps if data else ()))
+        update_static(self.query_one("#ro-summary", Static), self._summary_text(view, data.steps if data else ()))
         self.tree.set_view(view, self.badge, now)
-        self.query_one("#ro-conditions", Static).update(self._conditions_text(view, now))
-        self.query_one("#ro-events", Static).update(self._events_text(now))
+        update_static(self.query_one("#ro-conditions", Static), self._conditions_text(view, now))
+        update_static(self.query_one("#ro-events", Static), self._events_text(now))
         if view is not None:
             targets = red_targets(view)
             if targets != self._red_targets:
@@ -474,7 +475,7 @@ class RolloutDetailScreen(RolloutActions, BaseScreen):
     def tick(self, now: float) -> None:
         super().tick(now)
         if self.loaded:
-            self.query_one("#ro-events", Static).update(self._events_text(now))
+            update_static(self.query_one("#ro-events", Static), self._events_text(now))
 
     # -- text blocks --------------------------------------------------------------------------
 

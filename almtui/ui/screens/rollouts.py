@@ -37,6 +37,7 @@ from almtui.ui.widgets.rollout_table import (
     strategy_text,
     weight_text,
 )
+from almtui.ui.widgets.static_update import update_static
 from almtui.ui.widgets.table import ResourceTable, row_key
 
 ATTENTION = ("Degraded", "Progressing", "Paused", "Unknown")  # counted in the header, in this order
@@ -144,7 +145,7 @@ class RolloutsScreen(RolloutActions, BaseScreen):
         self._update_footer()
 
     def _update_footer(self) -> None:
-        self.query_one("#rollouts-footer", Static).update(self.footer_text(self.target_view()))
+        update_static(self.query_one("#rollouts-footer", Static), self.footer_text(self.target_view()))
         self.refresh_key_permissions()
 
     def footer_text(self, view: V.RolloutView | None) -> Text:

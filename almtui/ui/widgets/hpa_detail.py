@@ -19,6 +19,7 @@ from textual.widgets import Sparkline, Static
 from almtui.cluster import views as V
 from almtui.ui.sanitize import sanitize
 from almtui.ui.status import Palette, Tone, badge, fmt_age, styled
+from almtui.ui.widgets.static_update import update_static
 
 MIN_SPARK_POINTS = 2  # one sample is a flat bar that says nothing
 
@@ -117,20 +118,21 @@ class HPADetail(Vertical):
         spark = self.query_one("#hpa-spark", Sparkline)
         note = self.query_one("#hpa-history-note", Static)
         if h is None:
-            info.update("no HorizontalPodAutoscaler selected")
+            update_static(info, "no HorizontalPodAutoscaler selected")
             spark.data = []
             spark.display = False
-            note.update("")
+            update_static(note, "")
             return
-        info.update(info_text(h, palette, stale=stale, elapsed=elapsed))
+        update_static(info, info_text(h, palette, stale=stale, elapsed=elapsed))
         points = spark_points(history)
         known = [p for p, v in zip(points, history, strict=False) if isinstance(v, int | float) and v == v]
         enough = len(points) >= MIN_SPARK_POINTS
         spark.data = points if enough else []  # always a new list: `data` is a reactive
         spark.display = enough
         if not known:
-            note.update(f"no samples yet ({_s(source, 60)})")
+            update_static(note, f"no samples yet ({_s(source, 60)})")
         elif not enough:
-            note.update(f"{int(known[-1])} replicas; collecting ({_s(source, 60)})")
+            update_static(note, f"{int(known[-1])} replicas; collecting ({_s(source, 60)})")
         else:
-            note.update(f" {int(min(known))}..{int(max(known))} replicas, {len(points)} samples ({_s(source, 60)})")
+            update_static(note, f" {int(min(known))}..{int(max(known))} replicas, {len(points)} samples "
+                                f"({_s(source, 60)})")

@@ -14,6 +14,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from almtui.ui.keys import KEYBAR_ORDER, SCREEN_NAMES, disabled_keys
+from almtui.ui.widgets.static_update import update_static
 
 
 class KeyBar(Static):
@@ -27,7 +28,7 @@ class KeyBar(Static):
         self.screen.bindings_updated_signal.unsubscribe(self)
 
     def _changed(self, _screen: object) -> None:
-        self.update(self.build())
+        update_static(self, self.build())
 
     def build(self) -> Content:
         app = self.app
