@@ -276,7 +276,7 @@ def test_index_follows_adds_edits_deletes_and_relists(sb, thread_errors):
         sb.call(edit)
         wait_until(lambda: len(inf.by_index("v", "v=shared")) == 3 and inf.get(ns, "cm-5") is None, 5,
                    what="the index to follow the watch")
-        assert inf.by_index("v", "v=cm-0") == [] and inf.by_index("v", "v=cm-5") == [] and agrees()
+        assert inf.by_index("v", "v=cm-0") == () and inf.by_index("v", "v=cm-5") == () and agrees()
 
         def expire(s):  # changes only a relist can see
             s.store.mutate("/configmaps", ns, "cm-1", lambda o: o["data"].update(v="gone"))
@@ -285,6 +285,26 @@ def test_index_follows_adds_edits_deletes_and_relists(sb, thread_errors):
         sb.call(expire)
         wait_until(lambda: inf.relists >= 1 and len(inf.by_index("v", "v=gone")) == 1, 5, what="a relist")
         assert agrees() and len(inf.by_index("v", "v=shared")) == 2
+    finally:
+        inf.stop()
+    assert thread_errors == []
+
+
+def test_index_buckets_are_copy_on_write(sb, thread_errors):
+    """The same tuple while its objects are the same (builders skip work with an `is` check); a change
+    to one object replaces only the buckets it is in."""
+    ns = namespace(sb, "cow")
+    create_cms(sb, ns, ["cm-a", "cm-b"])
+    inf = Informer(conn_for(sb), CONFIGMAPS, ns, indexers={"v": by_label}, **QUICK).start()
+    try:
+        assert inf.synced.wait(10)
+        a, b = inf.by_index("v", "v=cm-a"), inf.by_index("v", "v=cm-b")
+        assert inf.by_index("v", "v=cm-a") is a and isinstance(a, tuple)
+        sb.call(lambda s: s.store.mutate("/configmaps", ns, "cm-b", lambda o: o["data"].update(other="1")))
+        wait_until(lambda: inf.by_index("v", "v=cm-b") is not b, 5, what="the edit to reach the index")
+        assert inf.by_index("v", "v=cm-a") is a
+        (edited,) = inf.by_index("v", "v=cm-b")
+        assert edited is inf.get(ns, "cm-b") and edited["data"]["other"] == "1"
     finally:
         inf.stop()
     assert thread_errors == []

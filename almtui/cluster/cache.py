@@ -150,8 +150,9 @@ class Cache:
         """One cached object (read-only), or None."""
         return self.informer(kind).get(namespace, name)
 
-    def by_index(self, kind: Kind | str, index: str, value: str) -> list[dict]:
-        """The cached objects of `kind` whose `index` (given to the constructor) has `value`."""
+    def by_index(self, kind: Kind | str, index: str, value: str) -> tuple[dict, ...]:
+        """The cached objects of `kind` whose `index` (given to the constructor) has `value`: the same
+        tuple until one of them changes (see Informer.by_index)."""
         return self.informer(kind).by_index(index, value)
 
     def list(self, kind: Kind | str, namespace: str | None = None) -> list[dict]:

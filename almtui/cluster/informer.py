@@ -52,6 +52,33 @@ def _key(obj: dict) -> ObjKey:
     return md.get("namespace") or "", md.get("name") or ""
 
 
+class _Bucket:
+    """One index value's objects: never changed once published (a change makes a new bucket)."""
+
+    __slots__ = ("by_key", "objs")
+
+    def __init__(self, by_key: dict[ObjKey, dict]) -> None:
+        self.by_key = by_key
+        self.objs = tuple(by_key.values())
+
+
+def _move(index: dict[str, _Bucket], k: ObjKey, before: tuple[str, ...], after: tuple[str, ...],
+          new: dict | None) -> None:
+    """Copy-on-write: the buckets `k` leaves or joins (or whose object changed) are replaced."""
+    for value in before:
+        if value not in after and (bucket := index.get(value)) is not None and k in bucket.by_key:
+            rest = {kk: o for kk, o in bucket.by_key.items() if kk != k}
+            if rest:
+                index[value] = _Bucket(rest)
+            else:
+                del index[value]
+    for value in after:
+        bucket = index.get(value)
+        by_key = dict(bucket.by_key) if bucket is not None else {}
+        by_key[k] = new  # type: ignore[assignment]
+        index[value] = _Bucket(by_key)
+
+
 class Informer:
     """Keeps `{(ns, name): obj}` for one kind in sync with the server.
 
@@ -87,7 +114,7 @@ class Informer:
         # client-go's Indexer: index name -> value -> {key: obj}, kept up to date on every change, so a
         # reader finds (say) a ReplicaSet's pods without scanning or re-indexing thousands of them
         self._indexers: dict[str, IndexFunc] = dict(indexers or {})
-        self._indices: dict[str, dict[str, dict[ObjKey, dict]]] = {name: {} for name in self._indexers}
+        self._indices: dict[str, dict[str, _Bucket]] = {name: {} for name in self._indexers}
         self._rv = ""
         self._watches = 0
         self._lock = threading.Lock()
@@ -116,11 +143,14 @@ class Informer:
     def get(self, namespace: str | None, name: str) -> dict | None:
         return self._store.get((namespace or "", name))
 
-    def by_index(self, index: str, value: str) -> list[dict]:
-        """The stored objects whose `index` function gave `value` (a new list; shared, read-only dicts)."""
-        with self._lock:
-            bucket = self._indices[index].get(value)
-            return list(bucket.values()) if bucket else []
+    def by_index(self, index: str, value: str) -> tuple[dict, ...]:
+        """The stored objects whose `index` function gave `value` (shared and read-only, tuple included).
+
+        Buckets are copy-on-write: a change publishes a new tuple, so the same tuple as last time
+        means the same objects (builders compare with `is`), and readers need no lock.
+        """
+        bucket = self._indices[index].get(value)
+        return bucket.objs if bucket is not None else ()
 
     def _index_values(self, fn: IndexFunc, obj: dict) -> tuple[str, ...]:
         try:
@@ -132,22 +162,19 @@ class Informer:
     def _reindex(self, k: ObjKey, old: dict | None, new: dict | None) -> None:
         """Move one object's index entries from `old` to `new` (either may be None). Hold _lock."""
         for name, fn in self._indexers.items():
-            index = self._indices[name]
-            before = self._index_values(fn, old) if old is not None else ()
-            after = self._index_values(fn, new) if new is not None else ()
-            for value in before:
-                if value not in after and (bucket := index.get(value)) is not None:
-                    bucket.pop(k, None)
-                    if not bucket:
-                        del index[value]
-            for value in after:
-                index.setdefault(value, {})[k] = new  # type: ignore[assignment]
+            _move(self._indices[name], k, self._index_values(fn, old) if old is not None else (),
+                  self._index_values(fn, new) if new is not None else (), new)
 
     def _rebuild_indices(self) -> None:
-        """Index the whole store again (after a LIST replaced it). Hold _lock."""
-        self._indices = {name: {} for name in self._indexers}
-        for k, obj in self._store.items():
-            self._reindex(k, None, obj)
+        """Index the whole store again (after a LIST replaced it), then publish it at once. Hold _lock."""
+        indices: dict[str, dict[str, _Bucket]] = {}
+        for name, fn in self._indexers.items():
+            grouped: dict[str, dict[ObjKey, dict]] = {}
+            for k, obj in self._store.items():
+                for value in self._index_values(fn, obj):
+                    grouped.setdefault(value, {})[k] = obj
+            indices[name] = {value: _Bucket(by_key) for value, by_key in grouped.items()}
+        self._indices = indices
 
     def __len__(self) -> int:
         return len(self._store)

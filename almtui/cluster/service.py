@@ -221,11 +221,11 @@ class ClusterService:
             self.clock()))
 
     def _owned(self, plural: str) -> V.IndexedOwners:
-        def lookup(value: str) -> list[dict]:
+        def lookup(value: str) -> Sequence[dict]:
             try:
                 return self.cache.by_index(plural, OWNER, value)
             except KeyError:  # the kind is not watched by this service
-                return []
+                return ()
         return V.IndexedOwners(lookup)
 
     def pipeline_runs(self) -> list[V.PipelineRunView]:

@@ -253,10 +253,10 @@ class IndexedOwners:
 
     __slots__ = ("lookup",)
 
-    def __init__(self, lookup: Callable[[str], list[dict]]) -> None:
+    def __init__(self, lookup: Callable[[str], Sequence[dict]]) -> None:
         self.lookup = lookup
 
-    def children(self, owner_obj: dict, kind: str) -> list[dict]:
+    def children(self, owner_obj: dict, kind: str) -> Sequence[dict]:
         uid = uid_of(owner_obj)
         if uid:
             return self.lookup("uid:" + uid)

@@ -437,7 +437,8 @@ def build_rollouts(deployments: Sequence[dict], rollouts: Sequence[dict], replic
 
 
 def _same(old: list[Any], new: list[Any]) -> bool:
-    """Whether two source lists hold the very same objects (lists of objects compared item by item)."""
+    """Whether two source lists hold the very same objects. A pod list is usually the informer's own
+    copy-on-write tuple, the same object while its pods are; other lists are compared item by item."""
     if len(old) != len(new):
         return False
     for a, b_ in zip(old, new, strict=True):
