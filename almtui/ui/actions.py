@@ -289,8 +289,9 @@ class ActionRunner:
     def _confirm(self, prep: Prepared) -> None:
         try:
             dialog = ConfirmDialog(prep.plan, prep.check, prep.findings, context=prep.service.context.name,
-                                   title=prep.title, protected=prep.protected, require_name=prep.require_name)
-            self.app.push_screen(dialog, callback=partial(self._decided, prep))
+                                   title=prep.title, protected=prep.protected, require_name=prep.require_name,
+                                   on_decided=partial(self._decided, prep))
+            self.app.push_screen(dialog)
         except Exception:  # nothing was shown, so nothing may be sent: audit it as cancelled
             log.exception("cannot show the confirmation for %s", prep.action)
             self._decided(prep, None)

@@ -12,7 +12,7 @@ rendered as plain Content, never markup.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -169,8 +169,13 @@ class ConfirmDialog(ModalScreen[Decision | None]):
     ]
 
     def __init__(self, plan: Plan, check: CheckResult, findings: Sequence[FindingLine] = (), *, context: str,
-                 title: str | None = None, protected: bool = False, require_name: bool = False) -> None:
+                 title: str | None = None, protected: bool = False, require_name: bool = False,
+                 on_decided: Callable[[Decision | None], None] | None = None) -> None:
+        """on_decided: called with the answer the moment it is given, before the dialog is dismissed.
+        A push_screen callback runs only after the app's queued messages, which under a stream of
+        watch updates delayed a confirmed rollback's request by tens of milliseconds."""
         super().__init__(id="confirm")
+        self._on_decided = on_decided
         self.plan, self.check, self.findings = plan, check, list(findings)
         self.context_name = context
         self.title_text = title or plan.summary
@@ -317,10 +322,16 @@ class ConfirmDialog(ModalScreen[Decision | None]):
             self.app.bell()
             self.query_one("#confirm-status", Static).add_class("-blocked")
             return
-        self.dismiss(self.decision())
+        self._decide(self.decision())
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self._decide(None)
+
+    def _decide(self, decision: Decision | None) -> None:
+        callback, self._on_decided = self._on_decided, None
+        if callback is not None:
+            callback(decision)
+        self.dismiss(decision)
 
     def action_scroll(self, lines: int) -> None:
         self.query_one("#confirm-body", VerticalScroll).scroll_relative(y=lines, animate=False)
