@@ -12,6 +12,7 @@ import asyncio
 import heapq
 import logging
 import random
+import time
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,8 @@ from almtui.sandbox.errors import ApiError
 from almtui.sandbox.store import Obj, Store, WatchEvent
 
 log = logging.getLogger(__name__)
+
+SLICE = 0.005  # seconds of controller work between two turns of the event loop (live mode)
 
 
 @dataclass
@@ -93,6 +96,7 @@ class Manager:
         ctx.shared["manager"] = self
         ctx.store.subscribe(self._on_event)
         self._stopped = False
+        self.more = False  # the last budgeted _run_due left work queued
         self.errors = 0
 
     def _on_event(self, ev: WatchEvent) -> None:
@@ -119,8 +123,15 @@ class Manager:
                 for k in c.keys_for(WatchEvent(0, c.watches[0], "ADDED", obj, None)):
                     self._queues[id(c)].add(k)
 
-    def _run_due(self) -> int:
-        """Fire due timers and ticks, then drain the queues. Returns the number of reconciles."""
+    def _run_due(self, budget: float | None = None) -> int:
+        """Fire due timers and ticks, then drain the queues. Returns the number of reconciles.
+
+        With a budget (seconds of real time) the drain stops between two reconciles once it is spent
+        and leaves the rest queued (`self.more` is then True): the live loop lets the API server answer
+        in between, as it would while kube-controller-manager works in another process.
+        """
+        deadline = None if budget is None else time.perf_counter() + budget
+        self.more = False
         now = self.ctx.now()
         while self._timers and self._timers[0][0] <= now:
             _, _, idx, key = heapq.heappop(self._timers)
@@ -142,7 +153,11 @@ class Manager:
                 pending = True
                 keys = sorted(q, key=repr)
                 q.clear()
-                for k in keys:
+                for n, k in enumerate(keys):
+                    if deadline is not None and time.perf_counter() >= deadline:
+                        q.update(keys[n:])
+                        self.more = True
+                        return work
                     work += 1
                     after = self._guard(c, c.reconcile, k)
                     if isinstance(after, (int, float)) and after is not True:
@@ -229,9 +244,9 @@ class Manager:
         self.resync()
         while not self._stopped:
             self._wake.clear()
-            work = self._run_due()
-            if work >= 500:
-                await asyncio.sleep(0)  # let HTTP handlers breathe between big batches
+            self._run_due(SLICE)
+            if self.more:
+                await asyncio.sleep(0)  # answer requests and feed watches, then go on
                 continue
             nxt = self._next_due()
             wait = 1.0 if nxt is None else max(0.0, self.ctx.clock.real(nxt - self.ctx.now()))
