@@ -311,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     from almtui.cli import build_parser
-    from almtui.ui.entry import build_service, connect_options, load_config
+    from almtui.ui.entry import build_service, connect_options, load_config, tune_gc
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--probe", required=True)
@@ -322,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     service, kubeconfig = build_service(args, config)
     from almtui.ui.app import make_app
 
+    tune_gc()
     app = make_app(service, config=config, theme=getattr(args, "theme", None), kubeconfig=kubeconfig,
                    connect_options=connect_options(config), screen=ours.screen)
     Probe(app, ours.probe, complete=ours.screen).start()

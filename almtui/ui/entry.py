@@ -7,6 +7,7 @@ demo`) lives in almtui/demo.py because it needs the sandbox, which almtui.ui mus
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
@@ -19,11 +20,27 @@ from almtui.cluster.service import ClusterService
 from almtui.cluster.views import DEFAULT_ENVIRONMENTS
 
 EXIT_USAGE = 2
+# A full (oldest-generation) collection waits for this many younger ones instead of CPython's 10.
+FULL_GC_AFTER = 1000
 
 
 def _fail(message: str) -> int:
     print(f"almtui: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def tune_gc() -> None:
+    """Make full garbage collections rare: the console's cache holds a few hundred thousand objects.
+
+    Measured at 5,000 pods and 100 changes/s (make bench's watch phase, gc.callbacks): every 3-4 s a
+    full collection held the GIL for 240-275 ms, stopping the UI and every watch thread, the longest
+    stall of a change on its way to the screen. The cached objects are decoded JSON, freed by
+    reference counting when a watch event replaces them; the cyclic collector has little to find
+    there. What is loaded at start-up (modules, Textual) is frozen out of every collection.
+    """
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_GC_AFTER)
 
 
 def connect_options(config: Config) -> dict[str, Any]:
@@ -59,6 +76,7 @@ def run_console(args: Any) -> int:
         return _fail(str(e))
     from almtui.ui.app import make_app  # Textual is imported only once the input is known to be good
 
+    tune_gc()
     app = make_app(service, config=config, theme=getattr(args, "theme", None), kubeconfig=kubeconfig,
                    connect_options=connect_options(config))
     try:
