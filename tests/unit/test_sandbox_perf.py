@@ -269,11 +269,13 @@ def test_initial_events_end_with_a_bookmark_before_live_ones() -> None:
 
 
 def test_large_clusters_freeze_the_heap_while_serving(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frozen heap and rare full collections while serving; both given back on stop."""
     monkeypatch.setattr(runtime, "FREEZE_MIN_OBJECTS", 10)
-    before = gc.get_freeze_count()
+    before, threshold = gc.get_freeze_count(), gc.get_threshold()
     sb = RunningSandbox(BASE, speed=1.0).start()
     try:
         assert gc.get_freeze_count() > before
+        assert gc.get_threshold() == (*threshold[:2], runtime.FULL_GC_AFTER)
     finally:
         sb.stop()
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == threshold
