@@ -97,6 +97,7 @@ class Manager:
         ctx.store.subscribe(self._on_event)
         self._stopped = False
         self.more = False  # the last budgeted _run_due left work queued
+        self._backlog: dict[int, list[Hashable]] = {}  # per controller: keys a budgeted pass left
         self.errors = 0
 
     def _on_event(self, ev: WatchEvent) -> None:
@@ -148,14 +149,16 @@ class Manager:
             pending = False
             for c in self.controllers:
                 q = self._queues[id(c)]
-                if not q:
+                keys = self._backlog.pop(id(c), [])  # sorted, left by the last budgeted pass
+                if not q and not keys:
                     continue
                 pending = True
-                keys = sorted(q, key=repr)
-                q.clear()
+                if q:
+                    keys += sorted(q.difference(keys), key=repr)
+                    q.clear()
                 for n, k in enumerate(keys):
                     if deadline is not None and time.perf_counter() >= deadline:
-                        q.update(keys[n:])
+                        self._backlog[id(c)] = keys[n:]  # each key is sorted once, however many slices
                         self.more = True
                         return work
                     work += 1
@@ -205,7 +208,7 @@ class Manager:
                     # when the queues are empty and no timers are pending
                     clock.advance(step)
                     self._run_due()
-                    if not self._timers and not any(self._queues.values()):
+                    if not self._timers and not any(self._queues.values()) and not self._backlog:
                         break
                     continue
                 due = self._timers[0][0]
