@@ -103,6 +103,7 @@ class ClusterService:
         # per-pod parsing the Health areas would otherwise redo for every pod on every pod change
         self._node_shares = V.PerObject(V.health.node_share)
         self._pod_statuses = V.PerObject(V.common.pod_status)
+        self._pods_quiet = V.PerObject(V.health.never_an_issue)
         self._unsubscribe: list[Callable[[], None]] = []
         # the write side: one checker (cached SSARs) and one executor (audited) per context
         self.audit = audit or AuditLog()
@@ -253,7 +254,8 @@ class ClusterService:
 
     def pod_issues(self) -> list[V.PodIssue]:
         return self._area("pod_issues", lambda: V.build_pod_issues(
-            self.objects("pods"), self.clock(), self.pending_after, status_of=self._pod_statuses))
+            self.objects("pods"), self.clock(), self.pending_after, status_of=self._pod_statuses,
+            quiet=self._pods_quiet))
 
     def warning_events(self) -> list[V.WarningEvent]:
         return self._area("warnings", lambda: V.build_warning_events(self.objects("events"), self.clock()))

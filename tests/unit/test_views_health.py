@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from almtui.cluster.views import build_nodes, build_pod_issues, build_warning_events
+from almtui.cluster.views import PerObject, build_nodes, build_pod_issues, build_warning_events
+from almtui.cluster.views.common import pod_status
+from almtui.cluster.views.health import never_an_issue
 from almtui.kube.durations import parse_rfc3339
 
 T0 = "2026-01-01T00:00:00Z"
@@ -166,6 +168,14 @@ def test_pod_issue_rules_and_order():
     assert by_name["stuck"].detail == "deletion requested 230s ago; node n1"
     assert by_name["restarts"].detail == "restarted 3 times"
     assert [x.name for x in build_pod_issues(pods, NOW, pending_after=10)].count("pending-new") == 1
+
+    # The service's memo skips pods that never have an issue; every answer stays the same, the
+    # rules that wait for time (Pending, stuck deleting) included, now and later.
+    statuses, quiet = PerObject(pod_status), PerObject(never_an_issue)
+    for now, after in ((NOW, 120), (NOW, 10), (NOW + 3600, 120), (NOW - 500, 120)):
+        assert build_pod_issues(pods, now, after, status_of=statuses, quiet=quiet) == \
+            build_pod_issues(pods, now, after)
+    assert {p["metadata"]["name"] for p in pods if never_an_issue(p)} == {"healthy", "completed"}
 
 
 # --- warning events ---------------------------------------------------------------------------

@@ -118,6 +118,9 @@ def test_per_object_memo_gives_the_plain_answers_and_forgets_replaced_pods():
     new = {**old, "status": {"phase": "Failed", "reason": "Evicted", "message": "low on memory"}}
     pods = [new, *c["pods"][1:]]
     assert views.build_pod_issues(pods, NOW, status_of=statuses) == views.build_pod_issues(pods, NOW)
+    quiet = views.PerObject(views.health.never_an_issue)
+    for p in (c["pods"], pods):
+        assert views.build_pod_issues(p, NOW, status_of=statuses, quiet=quiet) == views.build_pod_issues(p, NOW)
     assert views.build_nodes(c["nodes"], pods, None, None, NOW, shares=shares) == \
         views.build_nodes(c["nodes"], pods, None, None, NOW)
     assert sum(n.pods for n in views.build_nodes(c["nodes"], pods, None, None, NOW, shares=shares)) == len(pods) - 1

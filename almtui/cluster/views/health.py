@@ -380,18 +380,34 @@ def _pod_issue(pod: dict, restarts: int, now: float, pending_after: float) -> tu
     return min(found, key=lambda f: f[0])
 
 
+# Later than any clock: the only rules that depend on time (Pending too long, stuck deleting) fire
+# once enough time has passed, so a pod with no issue even then never has one.
+_FAR_FUTURE = 1e18
+
+
+def never_an_issue(pod: dict) -> bool:
+    """Whether `pod` has no issue at any time (true of almost every pod); see build_pod_issues."""
+    return _pod_issue(pod, pod_status(pod)[3], _FAR_FUTURE, 0.0) is None
+
+
 def build_pod_issues(pods: Sequence[dict], now: float, pending_after: float = 120, *,
                      status_of: Callable[[dict], tuple[str, int, int, int, float | None]] = pod_status,
-                     ) -> list[PodIssue]:
+                     quiet: Callable[[dict], bool] | None = None) -> list[PodIssue]:
     """Pods that need attention, worst kind first, then the most recent first.
 
     Rules: waiting CrashLoopBackOff / ImagePullBackOff / ErrImagePull (and the other image and
     container-creation errors); Pending longer than ``pending_after`` seconds; ``restartCount``
     summing to >= 3; a last termination by OOMKilled; Failed (Evicted or Error); stuck deleting.
     One issue per pod: the most severe.
+
+    `status_of` and `quiet` may be PerObjects (of pod_status and never_an_issue), which the service
+    keeps so that a rebuild after one pod changed judges only the pods that changed or may have an
+    issue: at 20,000 pods these passes were most of the Health screen's idle CPU.
     """
     issues = []
     for pod in only_dicts(pods):
+        if quiet is not None and quiet(pod):
+            continue
         _, _, _, restarts, last_restart = status_of(pod)  # printPod: a PerObject(pod_status) remembers it
         found = _pod_issue(pod, restarts, now, pending_after)
         if found is None:
@@ -415,8 +431,9 @@ def build_pod_issues(pods: Sequence[dict], now: float, pending_after: float = 12
             owner_kind=owner_kind,
             owner_name=owner_name,
         ))
-    if isinstance(status_of, PerObject):
-        status_of.sweep()
+    for memo in (status_of, quiet):
+        if isinstance(memo, PerObject):
+            memo.sweep()
     issues.sort(key=lambda x: (x.severity, x.since if x.since is not None else math.inf, x.namespace, x.name))
     return issues
 
