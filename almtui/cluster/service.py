@@ -41,7 +41,10 @@ AREAS: dict[str, tuple[str, ...]] = {
 }
 HPA_HISTORY = 60  # samples kept per HPA for the replica sparkline
 OWNER = "owner"
-OWNER_INDEXES = {plural: {OWNER: V.owner_index_values} for plural in ("replicasets", "pods")}
+NODE = "node"
+# Informer indexes (client-go's Indexer): ReplicaSets and Pods by controlling owner, Pods by node.
+INDEXES = {"replicasets": {OWNER: V.owner_index_values},
+           "pods": {OWNER: V.owner_index_values, NODE: V.health.node_index_values}}
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ class ClusterService:
         self.pending_after = pending_after
         self.clock = clock
         # owner indexes kept per watch event: the Rollouts area finds an RS's pods without a scan
-        self.cache = Cache(conn, kinds, namespace, indexers=OWNER_INDEXES, **(cache_options or {}))
+        self.cache = Cache(conn, kinds, namespace, indexers=INDEXES, **(cache_options or {}))
         self._versions: dict[str, int] = {}
         self._areas: dict[str, _Area] = {}
         self._lock = threading.RLock()
@@ -101,7 +104,7 @@ class ClusterService:
         self._hpa_history: dict[tuple[str, str], deque[int]] = {}
         self._rollouts = V.RolloutsBuilder()  # rebuilds only the workloads that changed
         # per-pod parsing the Health areas would otherwise redo for every pod on every pod change
-        self._node_shares = V.PerObject(V.health.node_share)
+        self._node_sums = V.health.NodeSums()
         self._pod_statuses = V.PerObject(V.common.pod_status)
         self._pods_quiet = V.PerObject(V.health.never_an_issue)
         self._unsubscribe: list[Callable[[], None]] = []
@@ -244,10 +247,15 @@ class ClusterService:
         """Node health as of now. The area (Nodes and their pods) is rebuilt only when those change;
         the watched node Leases and `node_metrics` are applied on every call, in O(nodes): lease
         renewals (one per node every ~10 s) are in no area, so they never trigger a rebuild."""
+        def pods_on(node: str) -> Sequence[dict]:
+            try:
+                return self.cache.by_index("pods", NODE, node)
+            except KeyError:  # pods are not watched by this service
+                return ()
+
         def build() -> tuple[float, list[V.NodeHealth]]:
             now = self.clock()
-            return now, V.build_nodes(self.objects("nodes"), self.objects("pods"), None, None, now,
-                                      shares=self._node_shares)
+            return now, V.health.build_nodes_indexed(self.objects("nodes"), pods_on, now, self._node_sums)
 
         built_at, views = self._area("nodes", build)
         return V.health.refresh_nodes(views, self.objects("leases"), node_metrics, self.clock(), built_at)

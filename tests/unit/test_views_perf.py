@@ -125,3 +125,46 @@ def test_per_object_memo_gives_the_plain_answers_and_forgets_replaced_pods():
         views.build_nodes(c["nodes"], pods, None, None, NOW)
     assert sum(n.pods for n in views.build_nodes(c["nodes"], pods, None, None, NOW, shares=shares)) == len(pods) - 1
     assert all(entry[0] is not old for entry in shares._old.values())
+
+
+def test_nodes_from_the_pods_by_node_index_equal_the_plain_build_and_sum_only_changed_nodes():
+    """build_nodes_indexed (the service's: pods by node, copy-on-write buckets) gives build_nodes's
+    answers; after one pod changed, only its node is summed again."""
+    c = cluster(20)
+    index: dict[str, tuple[dict, ...]] = {}
+
+    def reindex(pods: list[dict]) -> None:
+        grouped: dict[str, list[dict]] = {}
+        for p in pods:
+            for v in views.health.node_index_values(p):
+                grouped.setdefault(v, []).append(p)
+        fresh = {k: tuple(v) for k, v in grouped.items()}
+        for k, v in fresh.items():  # a bucket whose pods are the same objects stays the same tuple
+            old = index.get(k)
+            index[k] = old if old is not None and len(old) == len(v) and all(
+                a is b for a, b in zip(old, v, strict=True)) else v
+        for k in [k for k in index if k not in fresh]:
+            del index[k]
+
+    summed: list[str] = []
+
+    def share(pod: dict) -> tuple[str, int, int]:
+        summed.append(pod["spec"].get("nodeName", ""))
+        return views.health.node_share(pod)
+
+    sums = views.health.NodeSums(share)
+    reindex(c["pods"])
+
+    def indexed() -> list:
+        return views.health.refresh_nodes(
+            views.health.build_nodes_indexed(c["nodes"], lambda n: index.get(n, ()), NOW, sums), None, None, NOW)
+
+    assert indexed() == views.build_nodes(c["nodes"], c["pods"], None, None, NOW)
+    assert sum(n.pods for n in indexed()) > 0
+    summed.clear()
+    victim = next(p for p in c["pods"] if p["spec"].get("nodeName"))
+    finished = {**victim, "status": {**victim.get("status", {}), "phase": "Succeeded"}}
+    c["pods"] = [finished if p is victim else p for p in c["pods"]]
+    reindex(c["pods"])
+    assert indexed() == views.build_nodes(c["nodes"], c["pods"], None, None, NOW)
+    assert set(summed) == {victim["spec"]["nodeName"]}

@@ -10,8 +10,8 @@ disconnected node can keep Ready=True while its own Lease goes stale, hence ``su
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -138,6 +138,15 @@ def node_share(pod: dict) -> tuple[str, int, int]:
     return node, cpu, mem
 
 
+NodePods = tuple[list[dict], int, int]  # a node's pods that hold a share of it, cpu millis, memory bytes
+
+
+def node_index_values(pod: dict) -> list[str]:
+    """The index of pods by node an informer keeps for build_nodes_indexed: spec.nodeName."""
+    node = s(d(pod, "spec"), "nodeName")
+    return [node] if node else []
+
+
 def build_nodes(nodes: Sequence[dict], pods: Sequence[dict], leases: Sequence[dict] | None,
                 node_metrics: Sequence[dict] | None, now: float, *,
                 shares: Callable[[dict], tuple[str, int, int]] = node_share) -> list[NodeHealth]:
@@ -145,10 +154,55 @@ def build_nodes(nodes: Sequence[dict], pods: Sequence[dict], leases: Sequence[di
 
     `shares` may be a PerObject(node_share), which the service keeps so that a rebuild after one
     pod changed does not parse every pod's requests again."""
-    views = _build_nodes(nodes, pods, now, shares)
+    by_node: dict[str, NodePods] = {}
+    for pod in only_dicts(pods):
+        node, cpu, mem = shares(pod)
+        if node:
+            held, c, m = by_node.get(node) or ([], 0, 0)
+            held.append(pod)
+            by_node[node] = (held, c + cpu, m + mem)
+    views = _build_nodes(nodes, lambda name: by_node.get(name) or ([], 0, 0), now)
     if isinstance(shares, PerObject):
         shares.sweep()
     return refresh_nodes(views, leases, node_metrics, now)
+
+
+class NodeSums:
+    """A node's pods and requests, remembered while the informer's bucket of its pods is the very same
+    tuple (its index buckets are copy-on-write), so a rebuild after one pod changed sums one node."""
+
+    __slots__ = ("_memo", "_shares", "lock")
+
+    def __init__(self, shares: Callable[[dict], tuple[str, int, int]] = node_share) -> None:
+        self._shares = shares
+        self._memo: dict[str, tuple[Sequence[dict], NodePods]] = {}
+        self.lock = threading.Lock()  # two screens' fetch workers may build at once
+
+    def __call__(self, node: str, bucket: Sequence[dict]) -> NodePods:
+        hit = self._memo.get(node)
+        if hit is None or hit[0] is not bucket:
+            held, cpu, mem = [], 0, 0
+            for pod in only_dicts(bucket):
+                on, c, m = self._shares(pod)
+                if on:  # Succeeded and Failed pods hold nothing
+                    held.append(pod)
+                    cpu, mem = cpu + c, mem + m
+            hit = self._memo[node] = (bucket, (held, cpu, mem))
+        return hit[1]
+
+    def keep_only(self, nodes: Iterable[str]) -> None:
+        keep = set(nodes)
+        for gone in [n for n in self._memo if n not in keep]:
+            del self._memo[gone]
+
+
+def build_nodes_indexed(nodes: Sequence[dict], pods_on: Callable[[str], Sequence[dict]], now: float,
+                        sums: NodeSums) -> list[NodeHealth]:
+    """build_nodes without leases and usage, from an index of pods by node (node_index_values):
+    no pass over all pods; only nodes whose pods changed are summed again."""
+    with sums.lock:
+        sums.keep_only(name_of(n) for n in only_dicts(nodes))
+        return _build_nodes(nodes, lambda name: sums(name, pods_on(name)), now)
 
 
 def refresh_nodes(views: Sequence[NodeHealth], leases: Sequence[dict] | None, node_metrics: Sequence[dict] | None,
@@ -189,19 +243,8 @@ def refresh_nodes(views: Sequence[NodeHealth], leases: Sequence[dict] | None, no
     return out
 
 
-def _build_nodes(nodes: Sequence[dict], pods: Sequence[dict], now: float,
-                 shares: Callable[[dict], tuple[str, int, int]]) -> list[NodeHealth]:
+def _build_nodes(nodes: Sequence[dict], pods_of: Callable[[str], NodePods], now: float) -> list[NodeHealth]:
     """NodeHealth per node from the Nodes and their pods alone (no lease, no usage), sorted by name."""
-    pods_by_node: dict[str, list[dict]] = defaultdict(list)
-    requested: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for pod in only_dicts(pods):
-        node, cpu, mem = shares(pod)
-        if node:
-            pods_by_node[node].append(pod)
-            total = requested[node]
-            total[0] += cpu
-            total[1] += mem
-
     views = []
     for node in only_dicts(nodes):
         meta, spec, status = d(node, "metadata"), d(node, "spec"), d(node, "status")
@@ -216,7 +259,7 @@ def _build_nodes(nodes: Sequence[dict], pods: Sequence[dict], now: float,
         taints = tuple((s(t, "key"), s(t, "effect"), opt_s(t, "timeAdded")) for t in taint_dicts)
         unreachable = ready == "Unknown" or any(s(t, "key") == TAINT_UNREACHABLE for t in taint_dicts)
 
-        node_pods = pods_by_node.get(name, [])
+        node_pods, cpu_req, mem_req = pods_of(name)
         countdown = None
         no_execute = [t for t in taint_dicts if s(t, "effect") == "NoExecute"]
         if no_execute:
@@ -233,7 +276,6 @@ def _build_nodes(nodes: Sequence[dict], pods: Sequence[dict], now: float,
             if deadlines:
                 countdown = max(0.0, min(deadlines) - now)
 
-        cpu_req, mem_req = requested.get(name, (0, 0))
         allocatable, capacity = d(status, "allocatable"), d(status, "capacity")
         lab = labels(node)
         addresses = dicts(status, "addresses")
