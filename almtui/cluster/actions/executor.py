@@ -1,6 +1,7 @@
 """Apply a confirmed plan, once, and record exactly one audit entry for it.
 
-Why this shape (client-go's RetryOnConflict is the model, minus the silent retry):
+Why this shape (client-go's RetryOnConflict is the model, but a retry only when nothing the plan read
+changed, and never silent):
 
 * read-only mode is re-checked here, whatever the caller did; a plan whose checks refused is refused;
 * every write is conditioned on the resourceVersion the plan was made from (see `actions.model`);
