@@ -871,6 +871,58 @@ def test_argocd_sync_rollback_and_gitops_warning(sb, tmp_path):
     assert "managedFields" not in json.dumps(env.entries()[1]["requests"])
 
 
+def test_an_application_operation_is_set_again_on_the_application_as_read_again(sb, tmp_path):
+    """Argo CD's SetAppOperation re-reads the Application and updates it again on a conflict, unless an
+    operation is in progress. The controller writes status all the time (no status subresource):
+    the rollback is rebuilt on the object as now read, keeping that status, and sent once more."""
+    env = make_env(sb, tmp_path)
+    manual, _ = _apps(sb)
+    assert manual is not None
+    name = manual["metadata"]["name"]
+
+    def idle():
+        a = sb.get("argoproj.io/applications", "argocd", name)
+        state = (a.get("status") or {}).get("operationState") or {}
+        return not a.get("operation") and state.get("phase") in (None, "Succeeded", "Failed", "Error")
+    wait_until(idle, timeout=60, what="no Argo CD operation in progress")
+
+    def touch(key: str, value: str):
+        sb.call(lambda s: s.store.mutate("argoproj.io/applications", "argocd", name,
+                                         lambda o: o.setdefault("status", {}).update({key: value})))
+
+    with frozen(sb):
+        app = env.conn.get(path(APPLICATIONS, "argocd", name))
+        plan = planner.app_rollback(app, app["status"]["history"][0]["id"])
+        check = env.checker.check(plan)
+        touch("reconciledAt", "2030-01-01T00:00:00Z")  # the controller's refresh, between plan and apply
+        out = env.executor.run(plan, check)
+        stored = sb.get("argoproj.io/applications", "argocd", name)
+    assert out.status == "applied", out
+    assert "rebuilt on the object as read again" in out.message
+    # what was sent the second time: the operation as confirmed, on the newer status (not the old one)
+    newer = {**app, "status": {**app["status"], "reconciledAt": "2030-01-01T00:00:00Z"}}
+    rebased = plan.requests[0].rebase(newer)
+    assert rebased["operation"] == plan.requests[0].body["operation"]
+    assert rebased["status"]["reconciledAt"] == "2030-01-01T00:00:00Z" and "managedFields" not in rebased["metadata"]
+    assert stored["operation"]["info"] == plan.requests[0].body["operation"]["info"]
+    entry = env.entries()[-1]
+    assert entry["outcome"] == "applied" and len(entry["resent_on"]) == 1
+
+    wait_until(idle, timeout=60, what="the rollback finished")
+    with frozen(sb):
+        app = env.conn.get(path(APPLICATIONS, "argocd", name))
+        plan = planner.app_sync(app)
+        check = env.checker.check(plan)
+        sb.call(lambda s: s.store.mutate("argoproj.io/applications", "argocd", name,
+                                         lambda o: o.update(operation={"sync": {"revision": "HEAD"},
+                                                                       "initiatedBy": {"username": "someone"}})))
+        out = env.executor.run(plan, check)
+        stored = sb.get("argoproj.io/applications", "argocd", name)
+    assert out.status == "conflict", out  # another operation started meanwhile: not sent again
+    assert stored["operation"]["initiatedBy"] == {"username": "someone"}
+    assert env.entries()[-1]["resent_on"] == []
+
+
 def test_no_token_ever_reaches_the_audit_log(sb, tmp_path):
     env = make_env(sb, tmp_path)
     d = create_deployment(env, sb, "web-tokens")

@@ -8,8 +8,10 @@ changed, and never silent):
 * a 409 (or a failed resourceVersion test in a JSON patch) is retried only when nothing the plan was
   made from changed: the object is re-read and, if only its status and bookkeeping moved (controllers
   write status all through a rollout, the very time one rolls back) and the plan was not made from the
-  status, the same request is sent again on the new resourceVersion (at most RESENDS times). Otherwise
-  the outcome lists what changed since the plan, so the user can look and plan again;
+  status, the same request is sent again on the new resourceVersion (at most RESENDS times); a request
+  whose reference tool itself re-reads and retries (`Request.rebase`: Argo CD's SetAppOperation) is
+  rebuilt on the object as read again. Otherwise the outcome lists what changed since the plan, so
+  the user can look and plan again;
 * after a timeout or a dropped connection the outcome of a write is unknown: the object is re-read
   (for a short while, so a request still in flight can land) BEFORE anything else, and the outcome is
   "applied", "failed" (it cannot take effect any more) or "unknown". Nothing is ever sent twice;
@@ -19,6 +21,7 @@ changed, and never silent):
 from __future__ import annotations
 
 import copy
+import dataclasses
 import getpass
 import json
 import logging
@@ -297,10 +300,10 @@ class Executor:
                 sent_req, body, answer = self._attempt(req, rv, state)
                 if not isinstance(answer, ApiError):
                     break
-                moved_to = self._status_moved(plan, sent_req, rv, answer, state) if resend < RESENDS else None
-                if moved_to is None:
+                again = self._resend_on(plan, sent_req, rv, answer, state) if resend < RESENDS else None
+                if again is None:
                     return self._refused_by_server(plan, i, sent_req, rv, answer, state)
-                rv = moved_to
+                rv, req = again
             if isinstance(answer, ConnectionLost):
                 resolved, cur = self._after_lost(plan, i, sent_req, body, rv, answer, state)
                 if resolved is not None:
@@ -330,8 +333,9 @@ class Executor:
         if total > 1 and state.used_fallback:
             msg += " (the Rollout has no status subresource: sent as one patch of the main resource)"
         if state.resent_on:
-            msg += (f" (sent again on resourceVersion {state.resent_on[-1]}: only the status had changed "
-                    "since the plan)")
+            why = ("rebuilt on the object as read again, as the reference tool does" if any(
+                r.rebase is not None for r in plan.requests) else "only the status had changed since the plan")
+            msg += f" (sent again on resourceVersion {state.resent_on[-1]}: {why})"
         return Outcome("applied", msg, rv_before=plan.precondition_rv, rv_after=rv, changed=changed)
 
     def _attempt(self, req: Request, rv: str | None,
@@ -351,20 +355,32 @@ class Executor:
                 return sent_req, body, e
         raise AssertionError("unreachable: the fallback is sent at most once")
 
-    def _status_moved(self, plan: Plan, req: Request, rv: str | None, e: ApiError, state: _Run) -> str | None:
-        """After a conflict: the new resourceVersion to send the same request on, when nothing the plan
-        was made from changed (only status and bookkeeping, and the plan did not read the status)."""
+    def _resend_on(self, plan: Plan, req: Request, rv: str | None, e: ApiError,
+                   state: _Run) -> tuple[str, Request] | None:
+        """After a conflict: the resourceVersion to send on again, and the request to send, when that
+        is safe. Either nothing the plan was made from changed (only status and bookkeeping, and the
+        plan did not read the status): the same request. Or the request says how its reference tool
+        retries (`Request.rebase`, e.g. Argo CD's SetAppOperation): its body rebuilt on the object
+        as now read. Nothing is sent again once a request of the plan has been applied."""
         stale = (e.status == 409 and e.reason != "AlreadyExists") or (e.status == 422 and tests_rv(req))
-        if not stale or plan.status_read or state.applied:
+        if not stale or state.applied:
             return None
         cur = self._reread(plan)
         now = _rv_of(cur)
-        if now is None or now == rv or not only_status_moved(plan.before, cur):
+        if cur is None or now is None or now == rv:
+            return None
+        if req.rebase is not None:
+            try:
+                req = dataclasses.replace(req, body=req.rebase(cur))
+            except ActionError as refused:
+                log.info("%s: not sent again: %s", plan.target, refused.message)
+                return None
+        elif plan.status_read or not only_status_moved(plan.before, cur):
             return None
         state.resent_on.append(now)
-        log.info("%s: only the status moved (resourceVersion %s -> %s); sending the same request again",
-                 plan.target, rv, now)
-        return now
+        log.info("%s: changed since the plan (resourceVersion %s -> %s); sending the request again", plan.target,
+                 rv, now)
+        return now, req
 
     def _send(self, req: Request, body: Any) -> dict:
         answer = self.conn.request(req.method, req.path, query=req.query or None, body=body,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -104,6 +105,10 @@ class Request:
     # each alternative is [(path, expected value)], an expected None meaning absent, null or false.
     # None: not verifiable (only "the object did not change" can be told).
     expect: list[list[tuple[tuple[PathElem, ...], Any]]] | None = None
+    # after a conflict: this request's body rebuilt on the object as now read, as the reference tool
+    # does (Argo CD's SetAppOperation re-reads the Application and updates it again); raises
+    # ActionError when the action no longer applies. None: a conflict is resent only if status alone moved.
+    rebase: Callable[[dict], Any] | None = field(default=None, compare=False, repr=False)
 
     def with_query(self, **extra: str) -> dict[str, str]:
         return {**self.query, **extra}

@@ -30,16 +30,26 @@ def _application(app: Mapping[str, Any], action: str) -> tuple[Target, str]:
 def _set_operation(app: Mapping[str, Any], target: Target, rv: str, operation: dict, action: str,
                    summary: str, destructive: bool) -> Plan:
     """argo.SetAppOperation: an update of the whole Application with `operation` set and
-    status.operationState cleared (the Application CRD has no status subresource)."""
-    body = copy.deepcopy(dict(app))
-    body.get("metadata", {}).pop("managedFields", None)
-    body["operation"] = operation
-    (body.get("status") or {}).pop("operationState", None)
+    status.operationState cleared (the Application CRD has no status subresource). On a conflict
+    SetAppOperation reads the Application again and retries unless an operation is in progress:
+    the request's `rebase` does the same for the executor."""
+    def body_on(fresh: Mapping[str, Any]) -> dict:
+        body = copy.deepcopy(dict(fresh))
+        body.get("metadata", {}).pop("managedFields", None)
+        body["operation"] = operation
+        (body.get("status") or {}).pop("operationState", None)
+        return body
+
+    def rebase(fresh: dict) -> dict:
+        if fresh.get("operation"):
+            raise ActionError("another operation is already in progress", action=action, target=target)
+        return body_on(fresh)
+
     marker = operation["info"]
-    req = Request("PUT", target.path, body, JSON, _query(), "update of the Application's operation, as the Argo CD "
-                  "API server's SetAppOperation",
+    req = Request("PUT", target.path, body_on(app), JSON, _query(), "update of the Application's operation, as the "
+                  "Argo CD API server's SetAppOperation",
                   expect=[[(("operation", "info"), marker)], [(("status", "operationState", "operation", "info"),
-                                                               marker)]])
+                                                               marker)]], rebase=rebase)
     return _plan(action, target, app, [req], rv, summary=summary, verbs=(("update", ""),), destructive=destructive,
                  success=f"application '{target.name}' {'sync' if action == 'sync' else 'rollback'} initiated")
 
