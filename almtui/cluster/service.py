@@ -224,13 +224,17 @@ class ClusterService:
             o("deployments"), o("rollouts"), by_owner("replicasets"), by_owner("pods"), o("horizontalpodautoscalers"),
             self.clock()))
 
-    def _owned(self, plural: str) -> V.IndexedOwners:
+    def _index(self, plural: str, index: str) -> Callable[[str], Sequence[dict]]:
+        """One of the informers' indexes (INDEXES) as a lookup: value -> the objects indexed under it."""
         def lookup(value: str) -> Sequence[dict]:
             try:
-                return self.cache.by_index(plural, OWNER, value)
+                return self.cache.by_index(plural, index, value)
             except KeyError:  # the kind is not watched by this service
                 return ()
-        return V.IndexedOwners(lookup)
+        return lookup
+
+    def _owned(self, plural: str) -> V.IndexedOwners:
+        return V.IndexedOwners(self._index(plural, OWNER))
 
     def pipeline_runs(self) -> list[V.PipelineRunView]:
         return self._area("pipelines", lambda: V.build_pipeline_runs(
@@ -247,15 +251,10 @@ class ClusterService:
         """Node health as of now. The area (Nodes and their pods) is rebuilt only when those change;
         the watched node Leases and `node_metrics` are applied on every call, in O(nodes): lease
         renewals (one per node every ~10 s) are in no area, so they never trigger a rebuild."""
-        def pods_on(node: str) -> Sequence[dict]:
-            try:
-                return self.cache.by_index("pods", NODE, node)
-            except KeyError:  # pods are not watched by this service
-                return ()
-
         def build() -> tuple[float, list[V.NodeHealth]]:
             now = self.clock()
-            return now, V.health.build_nodes_indexed(self.objects("nodes"), pods_on, now, self._node_sums)
+            return now, V.health.build_nodes_indexed(self.objects("nodes"), self._index("pods", NODE), now,
+                                                     self._node_sums)
 
         built_at, views = self._area("nodes", build)
         return V.health.refresh_nodes(views, self.objects("leases"), node_metrics, self.clock(), built_at)
