@@ -585,6 +585,43 @@ def test_a_plan_made_from_the_status_is_never_sent_again(sb, tmp_path):
     assert only_entry(env)["resent_on"] == []
 
 
+def test_the_dry_run_follows_the_apply_rule_for_conflicts(sb, tmp_path):
+    """A plan is made from the cached object, which trails the server, and controllers write status all
+    the time: the dry run sends again exactly what the apply would send again, and refuses the rest."""
+    env = make_env(sb, tmp_path)
+    d = create_deployment(env, sb, "web-dry-moved")
+    plan = planner.set_image(d, {"app": "registry.local/app:2.0"})
+    moved = env.conn.request("PATCH", path(DEPLOYMENTS, NS, "web-dry-moved", "status"),
+                             content_type="application/merge-patch+json", body={"status": {"observedGeneration": 9}})
+    check = env.checker.check(plan)
+    assert check.allowed, check.refusals
+    assert isinstance(check.dry_run[0], dict) and image_of(check.dry_run[0]) == "registry.local/app:2.0"
+    note = next(w for w in check.warnings if "changed since the plan was made" in w)
+    assert f"{plan.precondition_rv} -> " in note and "sent on the newer version" in note
+    assert int(note.split(" -> ")[1].split(")")[0]) >= int(moved["metadata"]["resourceVersion"])
+    assert image_of(sb.get(DEPLOY_KEY, NS, "web-dry-moved")) == "registry.local/app:1.0"  # a dry run writes nothing
+    assert env.executor.run(plan, check).status == "applied"
+
+    # a plan made from the status is stale once the status moves: refused, never overridable
+    d = fresh(env, DEPLOYMENTS, "web-dry-moved")
+    plan = dataclasses.replace(planner.set_image(d, {"app": "registry.local/app:3.0"}), status_read=True)
+    env.conn.request("PATCH", path(DEPLOYMENTS, NS, "web-dry-moved", "status"),
+                     content_type="application/merge-patch+json", body={"status": {"observedGeneration": 11}})
+    check = env.checker.check(plan)
+    assert not check.allowed and not check.overridable
+    assert "plan again" in check.refusals[0]
+
+    # a change of what the plan was made from (the spec) is refused the same way
+    d = fresh(env, DEPLOYMENTS, "web-dry-moved")
+    plan = planner.set_image(d, {"app": "registry.local/app:3.0"})
+    env.conn.request("PATCH", path(DEPLOYMENTS, NS, "web-dry-moved", "scale"), body={"spec": {"replicas": 2}},
+                     content_type="application/merge-patch+json")
+    check = env.checker.check(plan)
+    assert not check.allowed and not check.overridable
+    assert "plan again" in check.refusals[0] and not check.warnings
+    assert image_of(sb.get(DEPLOY_KEY, NS, "web-dry-moved")) == "registry.local/app:2.0"
+
+
 def _slow_writes(method: str, path_: str, query: dict) -> bool:
     return method in ("PATCH", "PUT", "POST") and query.get("dryRun") != "All" and "selfsubject" not in path_
 
@@ -893,8 +930,11 @@ def test_an_application_operation_is_set_again_on_the_application_as_read_again(
     with frozen(sb):
         app = env.conn.get(path(APPLICATIONS, "argocd", name))
         plan = planner.app_rollback(app, app["status"]["history"][0]["id"])
+        touch("reconciledAt", "2029-01-01T00:00:00Z")  # the controller's refresh, between plan and checks
         check = env.checker.check(plan)
-        touch("reconciledAt", "2030-01-01T00:00:00Z")  # the controller's refresh, between plan and apply
+        assert check.allowed, check.refusals  # the dry run sets the operation again too
+        assert any("changed since the plan was made" in w for w in check.warnings)
+        touch("reconciledAt", "2030-01-01T00:00:00Z")  # ... and between checks and apply
         out = env.executor.run(plan, check)
         stored = sb.get("argoproj.io/applications", "argocd", name)
     assert out.status == "applied", out

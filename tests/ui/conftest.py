@@ -99,7 +99,10 @@ async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 20
         if found:
             return found
         await pilot.pause(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    screen = pilot.app.screen
+    shown = getattr(screen, "reasons", None) or ""  # a RefusalDialog says why an action did not reach its confirm
+    raise AssertionError(f"timed out waiting for {what} (screen shown: {type(screen).__name__}"
+                         f"{f', reasons: {shown}' if shown else ''})")
 
 
 def notes(messages: list) -> list[str]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from almtui.cluster.actions.model import Access, CheckResult, Plan, Request
+from almtui.cluster.actions.resend import RESENDS, conditioned, may_be_stale, resendable, rv_of, tests_rv
 from almtui.cluster.connection import ApiError, Connection, ConnectionLost
 from almtui.cluster.freshness import Freshness, FreshnessState, FreshnessTracker
 
@@ -152,7 +153,7 @@ class Checker:
         if result.refusals:
             return result
         for req in plan.requests:
-            outcome = self._dry_run(req, plan)
+            outcome = self._dry_run(req, plan, result.warnings)
             result.dry_run.append(outcome)
             if isinstance(outcome, str):
                 result.refusals.append(f"dry run of {req.method} {req.path}: {outcome}")
@@ -162,39 +163,63 @@ class Checker:
             result.overridable = False  # a stale plan is never overridden: plan again
         return result
 
-    def _dry_run(self, req: Request, plan: Plan) -> dict | str:
-        try:
-            return self._send_dry(req)
-        except ApiError as e:
-            if e.status == 404 and req.fallback is not None:
-                try:
-                    return self._send_dry(req.fallback)
-                except ApiError as e2:
-                    e = e2
-                except ConnectionLost as lost:
-                    return f"no answer: {lost}"
-            if e.conflict or (e.status == 422 and tests_rv(req) and self._moved(plan)):
-                return (f"{e.message} (the object changed since the plan was made at resourceVersion "
-                        f"{plan.precondition_rv}: plan again)")
-            return e.message or f"{e.status} {e.reason}"
-        except ConnectionLost as e:
-            return f"no answer: {e}"
+    def _dry_run(self, req: Request, plan: Plan, warnings: list[str]) -> dict | str:
+        """The server's would-be object, or why it refused. A conflict the apply would send again
+        (`resend.resendable`: the plan was made from a cached object, or a controller wrote status
+        since) is dry-run again the same way, and said in `warnings`."""
+        rv = plan.precondition_rv
+        for attempt in range(RESENDS + 1):
+            sent, answer = self._dry_attempt(req, rv)
+            if isinstance(answer, ConnectionLost):
+                return f"no answer: {answer}"
+            if not isinstance(answer, ApiError):
+                if rv != plan.precondition_rv:
+                    warnings.append(f"{plan.target} changed since the plan was made (resourceVersion "
+                                    f"{plan.precondition_rv} -> {rv}), in nothing the plan was made from: the "
+                                    "request is sent on the newer version")
+                return answer
+            again = None
+            if attempt < RESENDS and may_be_stale(answer, sent):
+                cur = self._read(plan)
+                again = resendable(plan, req, cur, rv)
+            if again is None:
+                break
+            req, rv = again, rv_of(cur)
+        e = answer
+        if e.conflict or (e.status == 422 and tests_rv(sent) and self._moved(plan, rv)):
+            return (f"{e.message} (the object changed since the plan was made at resourceVersion "
+                    f"{plan.precondition_rv}: plan again)")
+        return e.message or f"{e.status} {e.reason}"
 
-    def _moved(self, plan: Plan) -> bool:
-        """Whether the target is no longer at the plan's resourceVersion (a failed JSON patch test)."""
+    def _dry_attempt(self, req: Request, rv: str | None) -> tuple[Request, dict | ApiError | ConnectionLost]:
+        """Send `req` (its fallback after a 404) as a dry run conditioned on `rv`: what was sent, and
+        the answer or error."""
+        for sent in (req, req.fallback):
+            if sent is None:
+                break
+            try:
+                return sent, self._send_dry(sent, rv)
+            except ApiError as e:
+                if e.status != 404 or sent is not req:
+                    return sent, e
+                last: ApiError = e
+            except ConnectionLost as e:
+                return sent, e
+        return req, last
+
+    def _read(self, plan: Plan) -> dict | None:
         try:
             cur = self.conn.get(plan.target.path)
         except (ApiError, ConnectionLost):
-            return False
-        return str((cur.get("metadata") or {}).get("resourceVersion")) != str(plan.precondition_rv)
+            return None
+        return cur if isinstance(cur, dict) else None
 
-    def _send_dry(self, req: Request) -> dict:
-        answer = self.conn.request(req.method, req.path, query=req.with_query(dryRun="All"), body=req.body,
-                                   content_type=req.content_type)
+    def _moved(self, plan: Plan, rv: str | None) -> bool:
+        """Whether the target is no longer at `rv` (a failed JSON patch test)."""
+        cur = self._read(plan)
+        return cur is not None and rv_of(cur) != str(rv)
+
+    def _send_dry(self, req: Request, rv: str | None) -> dict:
+        answer = self.conn.request(req.method, req.path, query=req.with_query(dryRun="All"),
+                                   body=conditioned(req, rv), content_type=req.content_type)
         return answer if isinstance(answer, dict) else {}
-
-
-def tests_rv(req: Request) -> bool:
-    body = req.body
-    return (isinstance(body, list) and bool(body) and isinstance(body[0], dict) and body[0].get("op") == "test"
-            and body[0].get("path") == "/metadata/resourceVersion")

@@ -5,13 +5,10 @@ changed, and never silent):
 
 * read-only mode is re-checked here, whatever the caller did; a plan whose checks refused is refused;
 * every write is conditioned on the resourceVersion the plan was made from (see `actions.model`);
-* a 409 (or a failed resourceVersion test in a JSON patch) is retried only when nothing the plan was
-  made from changed: the object is re-read and, if only its status and bookkeeping moved (controllers
-  write status all through a rollout, the very time one rolls back) and the plan was not made from the
-  status, the same request is sent again on the new resourceVersion (at most RESENDS times); a request
-  whose reference tool itself re-reads and retries (`Request.rebase`: Argo CD's SetAppOperation) is
-  rebuilt on the object as read again. Otherwise the outcome lists what changed since the plan, so
-  the user can look and plan again;
+* a 409 (or a failed resourceVersion test in a JSON patch) is sent again only when nothing the plan
+  was made from changed (`actions.resend`, the same rule the checks' dry run follows): at most RESENDS
+  times, each recorded. Otherwise the outcome lists what changed since the plan, so the user can look
+  and plan again;
 * after a timeout or a dropped connection the outcome of a write is unknown: the object is re-read
   (for a short while, so a request still in flight can land) BEFORE anything else, and the outcome is
   "applied", "failed" (it cannot take effect any more) or "unknown". Nothing is ever sent twice;
@@ -21,7 +18,6 @@ changed, and never silent):
 from __future__ import annotations
 
 import copy
-import dataclasses
 import getpass
 import json
 import logging
@@ -31,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from almtui.cluster.actions.checks import READ_ONLY, Checker, probe_if_not_live, stale_refusal, tests_rv
+from almtui.cluster.actions.checks import READ_ONLY, Checker, probe_if_not_live, stale_refusal
 from almtui.cluster.actions.model import (
     ACTION_ID_LABEL,
     ActionError,
@@ -43,6 +39,7 @@ from almtui.cluster.actions.model import (
     Target,
 )
 from almtui.cluster.actions.planner.equality import semantic_equal
+from almtui.cluster.actions.resend import RESENDS, conditioned, may_be_stale, resendable, rv_of, tests_rv
 from almtui.cluster.audit import AuditLog
 from almtui.cluster.connection import ApiError, Connection, ConnectionLost
 
@@ -50,8 +47,6 @@ log = logging.getLogger(__name__)
 
 _UNSET = object()
 _DIFF_SKIP_METADATA = frozenset({"managedFields", "creationTimestamp", "uid", "selfLink"})
-_BOOKKEEPING = frozenset({"resourceVersion", "managedFields"})
-RESENDS = 3  # client-go's DefaultRetry allows 5 attempts; a status that moves this often is a busy object
 
 
 def local_user() -> str:
@@ -116,22 +111,6 @@ def diff_objects(before: Mapping[str, Any] | None, after: Mapping[str, Any] | No
     return out
 
 
-def only_status_moved(before: Mapping[str, Any] | None, cur: Mapping[str, Any] | None) -> bool:
-    """Whether `cur` differs from `before` in nothing but status and bookkeeping (resourceVersion,
-    managedFields): the spec, labels, annotations, generation and any other field are the same."""
-    if not before or not cur:
-        return False
-
-    def rest(obj: Mapping[str, Any]) -> dict[str, Any]:
-        out = {k: v for k, v in obj.items() if k != "status"}
-        md = out.get("metadata")
-        if isinstance(md, dict):
-            out["metadata"] = {k: v for k, v in md.items() if k not in _BOOKKEEPING}
-        return out
-
-    return rest(before) == rest(cur)
-
-
 def _lookup(obj: Any, path: tuple[PathElem, ...]) -> Any:
     cur = obj
     for elem in path:
@@ -165,25 +144,6 @@ def expectation_met(obj: Mapping[str, Any], expect: list | None) -> bool:
         if ok:
             return True
     return False
-
-
-def _rv_of(obj: Mapping[str, Any] | None) -> str | None:
-    rv = ((obj or {}).get("metadata") or {}).get("resourceVersion")
-    return str(rv) if rv else None
-
-
-def conditioned(req: Request, rv: str | None) -> Any:
-    """The request body conditioned on `rv` (the version the previous answer returned)."""
-    body = req.body
-    if not req.precondition or rv is None:
-        return body
-    if isinstance(body, list) and tests_rv(req):
-        body = copy.deepcopy(body)
-        body[0]["value"] = rv
-    elif isinstance(body, dict):
-        body = copy.deepcopy(body)
-        body.setdefault("metadata", {})["resourceVersion"] = rv
-    return body
 
 
 # -- the executor -------------------------------------------------------------------------------
@@ -315,9 +275,9 @@ class Executor:
                 created = answer
             elif kind == plan.target.kind.kind:
                 after = answer
-                rv = _rv_of(answer) or rv
+                rv = rv_of(answer) or rv
             elif kind == "Scale":
-                rv = _rv_of(answer) or rv
+                rv = rv_of(answer) or rv
                 if after is not None:
                     after.setdefault("spec", {})["replicas"] = (answer.get("spec") or {}).get("replicas")
                     after.setdefault("metadata", {})["resourceVersion"] = rv
@@ -325,7 +285,7 @@ class Executor:
             md = created.get("metadata") or {}
             name = f"{md.get('namespace')}/{md.get('name')}" if md.get("namespace") else md.get("name")
             msg = f"{plan.success_message}: {md.get('name')}" if plan.success_message else f"created {name}"
-            return Outcome("applied", msg, rv_before=plan.precondition_rv, rv_after=_rv_of(created),
+            return Outcome("applied", msg, rv_before=plan.precondition_rv, rv_after=rv_of(created),
                            changed=[f"created {created.get('kind', 'object')} {name}"])
         changed = diff_objects(plan.before, after) if after is not None else []
         changed = [c for c in changed if not c.startswith("status.")] or changed
@@ -357,30 +317,20 @@ class Executor:
 
     def _resend_on(self, plan: Plan, req: Request, rv: str | None, e: ApiError,
                    state: _Run) -> tuple[str, Request] | None:
-        """After a conflict: the resourceVersion to send on again, and the request to send, when that
-        is safe. Either nothing the plan was made from changed (only status and bookkeeping, and the
-        plan did not read the status): the same request. Or the request says how its reference tool
-        retries (`Request.rebase`, e.g. Argo CD's SetAppOperation): its body rebuilt on the object
-        as now read. Nothing is sent again once a request of the plan has been applied."""
-        stale = (e.status == 409 and e.reason != "AlreadyExists") or (e.status == 422 and tests_rv(req))
-        if not stale or state.applied:
+        """After a conflict: the resourceVersion to send on again and the request to send, when
+        `resend.resendable` says that is safe. Nothing is sent again once a request of the plan has
+        been applied."""
+        if not may_be_stale(e, req) or state.applied:
             return None
         cur = self._reread(plan)
-        now = _rv_of(cur)
-        if cur is None or now is None or now == rv:
-            return None
-        if req.rebase is not None:
-            try:
-                req = dataclasses.replace(req, body=req.rebase(cur))
-            except ActionError as refused:
-                log.info("%s: not sent again: %s", plan.target, refused.message)
-                return None
-        elif plan.status_read or not only_status_moved(plan.before, cur):
+        again = resendable(plan, req, cur, rv)
+        now = rv_of(cur)
+        if again is None or now is None:
             return None
         state.resent_on.append(now)
         log.info("%s: changed since the plan (resourceVersion %s -> %s); sending the request again", plan.target,
                  rv, now)
-        return now, req
+        return now, again
 
     def _send(self, req: Request, body: Any) -> dict:
         answer = self.conn.request(req.method, req.path, query=req.query or None, body=body,
@@ -409,14 +359,14 @@ class Executor:
         cur = None
         if not stale and e.status == 422 and tests_rv(req):
             cur = self._reread(plan)  # a failed resourceVersion test is a conflict (upstream hides its text)
-            stale = cur is not None and _rv_of(cur) != rv
+            stale = cur is not None and rv_of(cur) != rv
         if stale:
             cur = cur or self._reread(plan)
             changed = diff_objects(plan.before, cur) if cur is not None else []
-            now = _rv_of(cur) or "unknown"
+            now = rv_of(cur) or "unknown"
             msg = (f"{plan.target} changed since the plan was made (resourceVersion {rv0} -> {now}); "
                    f"nothing was applied.{self._partial(plan, i, state)} Review the changes and plan again.")
-            return Outcome("conflict", msg, rv_before=rv0, rv_after=_rv_of(cur), changed=changed, error=error)
+            return Outcome("conflict", msg, rv_before=rv0, rv_after=rv_of(cur), changed=changed, error=error)
         msg = f"the server refused {req.method} {req.path}: {e.message or e.reason}{self._partial(plan, i, state)}"
         return Outcome("failed", msg, rv_before=rv0, rv_after=rv if state.applied else rv0, error=error)
 
@@ -453,18 +403,18 @@ class Executor:
                 if cur is not None:
                     if expectation_met(cur, req.expect):
                         return None, cur
-                    if _rv_of(cur) != rv:
+                    if rv_of(cur) != rv:
                         changed = diff_objects(plan.before, cur)
                         if req.expect is None:
-                            msg = (f"{lead} Re-read: {plan.target} changed (resourceVersion {rv} -> {_rv_of(cur)}) "
+                            msg = (f"{lead} Re-read: {plan.target} changed (resourceVersion {rv} -> {rv_of(cur)}) "
                                    "in a way that does not tell whether this request took effect; it cannot take "
                                    "effect later (it was conditioned on the old version). Check before acting again.")
-                            return Outcome("unknown", msg, rv_before=rv0, rv_after=_rv_of(cur), changed=changed,
+                            return Outcome("unknown", msg, rv_before=rv0, rv_after=rv_of(cur), changed=changed,
                                            error=error), {}
                         msg = (f"not applied. {lead} Re-read: {plan.target} moved on to resourceVersion "
-                               f"{_rv_of(cur)} without this change, and the request was conditioned on {rv}, so it "
+                               f"{rv_of(cur)} without this change, and the request was conditioned on {rv}, so it "
                                f"can no longer take effect.{self._partial(plan, i, state)}")
-                        return Outcome("failed", msg, rv_before=rv0, rv_after=_rv_of(cur), changed=changed,
+                        return Outcome("failed", msg, rv_before=rv0, rv_after=rv_of(cur), changed=changed,
                                        error=error), {}
             if time.monotonic() >= deadline:
                 break
@@ -479,7 +429,7 @@ class Executor:
                    "so the change has not taken effect yet. The request may still arrive; being conditioned on that "
                    "version, it can take effect at most once. Re-read before trying again.")
         return Outcome("unknown", msg + self._partial(plan, i, state), rv_before=rv0,
-                       rv_after=_rv_of(cur), error=error), {}
+                       rv_after=rv_of(cur), error=error), {}
 
     def _find_created(self, req: Request) -> dict | None:
         action_id = (((req.body or {}).get("metadata") or {}).get("labels") or {}).get(ACTION_ID_LABEL)
