@@ -131,3 +131,32 @@ def test_rollouts_from_the_informer_indexes_match_a_fresh_build(sb, tmp_path):
         wait_until(agree, 10, what="agreement after the change")
     finally:
         svc.stop()
+
+
+def test_one_area_is_never_built_by_two_threads_at_once(sb, tmp_path):
+    """Two screens' fetch workers may ask for the same area at once; the builders' memos (PerObject,
+    NodeSums, RolloutsBuilder) hold no lock of their own, so the service builds each area in one thread
+    at a time, and a second asker gets the first one's views when nothing changed meanwhile."""
+    svc = make(sb, tmp_path)
+    try:
+        inside, most, builds = [0], [0], []
+        guard = threading.Lock()
+
+        def build() -> list:
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            threading.Event().wait(0.2)
+            with guard:
+                inside[0] -= 1
+            builds.append(1)
+            return ["views"]
+        svc._areas.pop("hpas", None)
+        askers = [threading.Thread(target=svc._area, args=("hpas", build)) for _ in range(4)]
+        for t in askers:
+            t.start()
+        for t in askers:
+            t.join(10)
+        assert most[0] == 1 and 1 <= len(builds) <= 4
+    finally:
+        svc.stop()

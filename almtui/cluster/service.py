@@ -99,6 +99,7 @@ class ClusterService:
         self.cache = Cache(conn, kinds, namespace, indexers=INDEXES, **(cache_options or {}))
         self._versions: dict[str, int] = {}
         self._areas: dict[str, _Area] = {}
+        self._building = {name: threading.Lock() for name in AREAS}
         self._lock = threading.RLock()
         self._subs = _Subscribers()
         self._hpa_history: dict[tuple[str, str], deque[int]] = {}
@@ -207,16 +208,20 @@ class ClusterService:
             return None
 
     def _area(self, name: str, build: Callable[[], Any]) -> Any:
+        """The area's views, built again only when a kind it depends on changed. One build per area at
+        a time: two screens' fetch workers asking at once get one build between them, and a builder's
+        memo (RolloutsBuilder, NodeSums, PerObject) is never used by two threads at once."""
         deps = AREAS[name]
-        with self._lock:
-            versions = tuple(self._versions.get(d, 0) for d in deps)
-            area = self._areas.get(name)
-            if area is not None and area.versions == versions and area.value is not None:
-                return area.value
-        value = build()
-        with self._lock:
-            self._areas[name] = _Area(versions, value, self.clock())
-        return value
+        with self._building[name]:
+            with self._lock:
+                versions = tuple(self._versions.get(d, 0) for d in deps)
+                area = self._areas.get(name)
+                if area is not None and area.versions == versions and area.value is not None:
+                    return area.value
+            value = build()
+            with self._lock:
+                self._areas[name] = _Area(versions, value, self.clock())
+            return value
 
     def rollouts(self) -> list[V.RolloutView]:
         o, by_owner = self.objects, self._owned

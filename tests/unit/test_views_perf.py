@@ -106,13 +106,11 @@ def test_builders_scale_linearly():
 
 
 def test_per_object_memo_gives_the_plain_answers_and_forgets_replaced_pods():
-    """The Health areas' per-pod memo (PerObject) changes nothing but the time: same views, and a
+    """The failing-pods area's per-pod memos (PerObject) change nothing but the time: same views, and a
     replaced pod dict is parsed again while its old entry is dropped at the next sweep."""
     c = cluster(20)
-    shares, statuses = views.PerObject(views.health.node_share), views.PerObject(views.common.pod_status)
+    statuses = views.PerObject(views.common.pod_status)
     for _ in range(2):
-        assert views.build_nodes(c["nodes"], c["pods"], None, None, NOW, shares=shares) == \
-            views.build_nodes(c["nodes"], c["pods"], None, None, NOW)
         assert views.build_pod_issues(c["pods"], NOW, status_of=statuses) == views.build_pod_issues(c["pods"], NOW)
     old = c["pods"][0]
     new = {**old, "status": {"phase": "Failed", "reason": "Evicted", "message": "low on memory"}}
@@ -121,10 +119,8 @@ def test_per_object_memo_gives_the_plain_answers_and_forgets_replaced_pods():
     quiet = views.PerObject(views.health.never_an_issue)
     for p in (c["pods"], pods):
         assert views.build_pod_issues(p, NOW, status_of=statuses, quiet=quiet) == views.build_pod_issues(p, NOW)
-    assert views.build_nodes(c["nodes"], pods, None, None, NOW, shares=shares) == \
-        views.build_nodes(c["nodes"], pods, None, None, NOW)
-    assert sum(n.pods for n in views.build_nodes(c["nodes"], pods, None, None, NOW, shares=shares)) == len(pods) - 1
-    assert all(entry[0] is not old for entry in shares._old.values())
+    assert all(entry[0] is not old for entry in statuses._old.values())
+    assert all(entry[0] is not old for entry in quiet._old.values())
 
 
 def test_nodes_from_the_pods_by_node_index_equal_the_plain_build_and_sum_only_changed_nodes():

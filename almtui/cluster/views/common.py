@@ -284,7 +284,8 @@ class PerObject:
     A builder calls it for every object of a pass, then `sweep()`: what was not asked for in that
     pass (deleted or replaced objects) is forgotten. Keeping `obj` in the entry keeps its id from
     being reused while remembered. Used where a pass over thousands of pods would otherwise redo
-    the same parsing on every change (the Health areas).
+    the same parsing on every change (the Health areas). Not for two threads at once: the service
+    builds each area in one thread at a time.
     """
 
     __slots__ = ("_fn", "_new", "_old")

@@ -10,7 +10,6 @@ disconnected node can keep Ready=True while its own Lease goes stale, hence ``su
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -148,35 +147,30 @@ def node_index_values(pod: dict) -> list[str]:
 
 
 def build_nodes(nodes: Sequence[dict], pods: Sequence[dict], leases: Sequence[dict] | None,
-                node_metrics: Sequence[dict] | None, now: float, *,
-                shares: Callable[[dict], tuple[str, int, int]] = node_share) -> list[NodeHealth]:
-    """NodeHealth per node, sorted by name. Leases and metrics are optional (pass None or []).
-
-    `shares` may be a PerObject(node_share), which the service keeps so that a rebuild after one
-    pod changed does not parse every pod's requests again."""
+                node_metrics: Sequence[dict] | None, now: float) -> list[NodeHealth]:
+    """NodeHealth per node, sorted by name, from a plain list of pods (the service keeps an index of
+    pods by node and uses build_nodes_indexed). Leases and metrics are optional (pass None or [])."""
     by_node: dict[str, NodePods] = {}
     for pod in only_dicts(pods):
-        node, cpu, mem = shares(pod)
+        node, cpu, mem = node_share(pod)
         if node:
             held, c, m = by_node.get(node) or ([], 0, 0)
             held.append(pod)
             by_node[node] = (held, c + cpu, m + mem)
     views = _build_nodes(nodes, lambda name: by_node.get(name) or ([], 0, 0), now)
-    if isinstance(shares, PerObject):
-        shares.sweep()
     return refresh_nodes(views, leases, node_metrics, now)
 
 
 class NodeSums:
     """A node's pods and requests, remembered while the informer's bucket of its pods is the very same
-    tuple (its index buckets are copy-on-write), so a rebuild after one pod changed sums one node."""
+    tuple (its index buckets are copy-on-write), so a rebuild after one pod changed sums one node.
+    Not for two threads at once: the service builds each area in one thread at a time."""
 
-    __slots__ = ("_memo", "_shares", "lock")
+    __slots__ = ("_memo", "_shares")
 
     def __init__(self, shares: Callable[[dict], tuple[str, int, int]] = node_share) -> None:
         self._shares = shares
         self._memo: dict[str, tuple[Sequence[dict], NodePods]] = {}
-        self.lock = threading.Lock()  # two screens' fetch workers may build at once
 
     def __call__(self, node: str, bucket: Sequence[dict]) -> NodePods:
         hit = self._memo.get(node)
@@ -200,9 +194,8 @@ def build_nodes_indexed(nodes: Sequence[dict], pods_on: Callable[[str], Sequence
                         sums: NodeSums) -> list[NodeHealth]:
     """build_nodes without leases and usage, from an index of pods by node (node_index_values):
     no pass over all pods; only nodes whose pods changed are summed again."""
-    with sums.lock:
-        sums.keep_only(name_of(n) for n in only_dicts(nodes))
-        return _build_nodes(nodes, lambda name: sums(name, pods_on(name)), now)
+    sums.keep_only(name_of(n) for n in only_dicts(nodes))
+    return _build_nodes(nodes, lambda name: sums(name, pods_on(name)), now)
 
 
 def refresh_nodes(views: Sequence[NodeHealth], leases: Sequence[dict] | None, node_metrics: Sequence[dict] | None,

@@ -7,7 +7,6 @@ The tree is what ``kubectl argo rollouts get rollout`` draws (``info/rollout_inf
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -462,25 +461,23 @@ class RolloutsBuilder:
     reused) means "nothing to redo". A workload's view depends on the workload, its HPA's name, its
     ReplicaSets and their pods (the pods only through the lazy pod list, whose ages are those of
     the build that made it: see `RolloutView.as_of`). An unchanged workload keeps the very same
-    RolloutView object, which lets the UI skip its row with an `is` check.
+    RolloutView object, which lets the UI skip its row with an `is` check. Not for two threads at
+    once: the service builds each area in one thread at a time.
     """
 
     def __init__(self) -> None:
         self._memo: dict[tuple[str, str, str], tuple[list[Any], RolloutView]] = {}
-        self._lock = threading.Lock()
 
     def build(self, deployments: Sequence[dict], rollouts: Sequence[dict], replicasets: Sequence[dict],
               pods: Sequence[dict], hpas: Sequence[dict], now: float) -> list[RolloutView]:
         """From lists of objects: the owner indexes are built from them."""
         rs_index, pod_index = OwnerIndex(only_dicts(replicasets)), OwnerIndex(only_dicts(pods))
-        with self._lock:
-            return self._build(deployments, rollouts, rs_index, pod_index, hpas, now)
+        return self._build(deployments, rollouts, rs_index, pod_index, hpas, now)
 
     def build_indexed(self, deployments: Sequence[dict], rollouts: Sequence[dict], replicasets: IndexedOwners,
                       pods: IndexedOwners, hpas: Sequence[dict], now: float) -> list[RolloutView]:
         """From owner indexes kept by the informers (IndexedOwners): no pass over all pods at all."""
-        with self._lock:
-            return self._build(deployments, rollouts, replicasets, pods, hpas, now)
+        return self._build(deployments, rollouts, replicasets, pods, hpas, now)
 
     def _build(self, deployments: Sequence[dict], rollouts: Sequence[dict], rs_index: IndexedOwners,
                pod_index: IndexedOwners, hpas: Sequence[dict], now: float) -> list[RolloutView]:
