@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from almtui.cluster.actions import planner as p
-from almtui.cluster.actions.executor import conditioned, diff_objects, expectation_met
+from almtui.cluster.actions.executor import diff_objects, expectation_met
 from almtui.cluster.actions.model import (
     ACTION_ID_LABEL,
     JSON_PATCH,
@@ -18,6 +18,7 @@ from almtui.cluster.actions.model import (
     STRATEGIC_MERGE_PATCH,
     ActionError,
 )
+from almtui.cluster.actions.resend import conditioned
 from almtui.kube.patch import json_merge_patch, json_patch, strategic_merge_patch
 
 T = "2026-01-01T00:00:00Z"

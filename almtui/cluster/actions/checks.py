@@ -14,7 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 from almtui.cluster.actions.model import Access, CheckResult, Plan, Request
-from almtui.cluster.actions.resend import RESENDS, conditioned, may_be_stale, resendable, rv_of, tests_rv
+from almtui.cluster.actions.resend import (
+    RESENDS,
+    may_be_stale,
+    read_target,
+    resendable,
+    rv_of,
+    send_or_fallback,
+    tests_rv,
+)
 from almtui.cluster.connection import ApiError, Connection, ConnectionLost
 from almtui.cluster.freshness import Freshness, FreshnessState, FreshnessTracker
 
@@ -169,7 +177,7 @@ class Checker:
         since) is dry-run again the same way, and said in `warnings`."""
         rv = plan.precondition_rv
         for attempt in range(RESENDS + 1):
-            sent, answer = self._dry_attempt(req, rv)
+            sent, _, answer = send_or_fallback(self._send_dry, req, rv)
             if isinstance(answer, ConnectionLost):
                 return f"no answer: {answer}"
             if not isinstance(answer, ApiError):
@@ -178,48 +186,19 @@ class Checker:
                                     f"{plan.precondition_rv} -> {rv}), in nothing the plan was made from: the "
                                     "request is sent on the newer version")
                 return answer
-            again = None
-            if attempt < RESENDS and may_be_stale(answer, sent):
-                cur = self._read(plan)
-                again = resendable(plan, req, cur, rv)
+            cur = read_target(self.conn, plan) if may_be_stale(answer, sent) else None
+            again = resendable(plan, req, cur, rv) if attempt < RESENDS else None
             if again is None:
                 break
             req, rv = again, rv_of(cur)
         e = answer
-        if e.conflict or (e.status == 422 and tests_rv(sent) and self._moved(plan, rv)):
+        moved = cur is not None and rv_of(cur) != rv  # a failed JSON patch test: upstream hides its text
+        if e.conflict or (e.status == 422 and tests_rv(sent) and moved):
             return (f"{e.message} (the object changed since the plan was made at resourceVersion "
                     f"{plan.precondition_rv}: plan again)")
         return e.message or f"{e.status} {e.reason}"
 
-    def _dry_attempt(self, req: Request, rv: str | None) -> tuple[Request, dict | ApiError | ConnectionLost]:
-        """Send `req` (its fallback after a 404) as a dry run conditioned on `rv`: what was sent, and
-        the answer or error."""
-        for sent in (req, req.fallback):
-            if sent is None:
-                break
-            try:
-                return sent, self._send_dry(sent, rv)
-            except ApiError as e:
-                if e.status != 404 or sent is not req:
-                    return sent, e
-                last: ApiError = e
-            except ConnectionLost as e:
-                return sent, e
-        return req, last
-
-    def _read(self, plan: Plan) -> dict | None:
-        try:
-            cur = self.conn.get(plan.target.path)
-        except (ApiError, ConnectionLost):
-            return None
-        return cur if isinstance(cur, dict) else None
-
-    def _moved(self, plan: Plan, rv: str | None) -> bool:
-        """Whether the target is no longer at `rv` (a failed JSON patch test)."""
-        cur = self._read(plan)
-        return cur is not None and rv_of(cur) != str(rv)
-
-    def _send_dry(self, req: Request, rv: str | None) -> dict:
-        answer = self.conn.request(req.method, req.path, query=req.with_query(dryRun="All"),
-                                   body=conditioned(req, rv), content_type=req.content_type)
+    def _send_dry(self, req: Request, body: Any) -> dict:
+        answer = self.conn.request(req.method, req.path, query=req.with_query(dryRun="All"), body=body,
+                                   content_type=req.content_type)
         return answer if isinstance(answer, dict) else {}

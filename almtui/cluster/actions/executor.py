@@ -39,7 +39,15 @@ from almtui.cluster.actions.model import (
     Target,
 )
 from almtui.cluster.actions.planner.equality import semantic_equal
-from almtui.cluster.actions.resend import RESENDS, conditioned, may_be_stale, resendable, rv_of, tests_rv
+from almtui.cluster.actions.resend import (
+    RESENDS,
+    may_be_stale,
+    read_target,
+    resendable,
+    rv_of,
+    send_or_fallback,
+    tests_rv,
+)
 from almtui.cluster.audit import AuditLog
 from almtui.cluster.connection import ApiError, Connection, ConnectionLost
 
@@ -260,9 +268,10 @@ class Executor:
                 sent_req, body, answer = self._attempt(req, rv, state)
                 if not isinstance(answer, ApiError):
                     break
-                again = self._resend_on(plan, sent_req, rv, answer, state) if resend < RESENDS else None
+                cur = read_target(self.conn, plan) if may_be_stale(answer, sent_req) else None
+                again = self._resend_on(plan, sent_req, rv, cur, state) if resend < RESENDS else None
                 if again is None:
-                    return self._refused_by_server(plan, i, sent_req, rv, answer, state)
+                    return self._refused_by_server(plan, i, sent_req, rv, answer, state, cur)
                 rv, req = again
             if isinstance(answer, ConnectionLost):
                 resolved, cur = self._after_lost(plan, i, sent_req, body, rv, answer, state)
@@ -301,28 +310,19 @@ class Executor:
     def _attempt(self, req: Request, rv: str | None,
                  state: _Run) -> tuple[Request, Any, dict | ApiError | ConnectionLost]:
         """Send `req` conditioned on `rv` (its fallback after a 404): what was sent, and the answer or error."""
-        sent_req, body = req, conditioned(req, rv)
-        for _ in range(2):
-            try:
-                state.sent += 1
-                return sent_req, body, self._send(sent_req, body)
-            except ApiError as e:
-                if e.status != 404 or req.fallback is None or sent_req is req.fallback:
-                    return sent_req, body, e
-                state.used_fallback = True
-                sent_req, body = req.fallback, conditioned(req.fallback, rv)
-            except ConnectionLost as e:
-                return sent_req, body, e
-        raise AssertionError("unreachable: the fallback is sent at most once")
+        sent_req, body, answer = send_or_fallback(self._send, req, rv)
+        fell_back = sent_req is not req
+        state.sent += 1 + fell_back
+        state.used_fallback = state.used_fallback or fell_back
+        return sent_req, body, answer
 
-    def _resend_on(self, plan: Plan, req: Request, rv: str | None, e: ApiError,
+    def _resend_on(self, plan: Plan, req: Request, rv: str | None, cur: dict | None,
                    state: _Run) -> tuple[str, Request] | None:
-        """After a conflict: the resourceVersion to send on again and the request to send, when
-        `resend.resendable` says that is safe. Nothing is sent again once a request of the plan has
-        been applied."""
-        if not may_be_stale(e, req) or state.applied:
+        """After a conflict (`cur`: the target as re-read then, None if the answer was no conflict): the
+        resourceVersion to send on again and the request to send, when `resend.resendable` says that is
+        safe. Nothing is sent again once a request of the plan has been applied."""
+        if state.applied:
             return None
-        cur = self._reread(plan)
         again = resendable(plan, req, cur, rv)
         now = rv_of(cur)
         if again is None or now is None:
@@ -344,24 +344,16 @@ class Executor:
             return f" Request {i + 1} of {len(plan.requests)} failed after {state.applied} applied."
         return ""
 
-    def _reread(self, plan: Plan) -> dict | None:
-        try:
-            cur = self.conn.get(plan.target.path)
-        except (ApiError, ConnectionLost):
-            return None
-        return cur if isinstance(cur, dict) else None
-
     def _refused_by_server(self, plan: Plan, i: int, req: Request, rv: str | None, e: ApiError,
-                           state: _Run) -> Outcome:
+                           state: _Run, cur: dict | None) -> Outcome:
+        """`cur`: the target as re-read after an answer that may say it moved on (`may_be_stale`)."""
         rv0 = plan.precondition_rv
         error = f"{e.status} {e.reason}: {e.message}"
         stale = e.status == 409 and e.reason != "AlreadyExists"
-        cur = None
         if not stale and e.status == 422 and tests_rv(req):
-            cur = self._reread(plan)  # a failed resourceVersion test is a conflict (upstream hides its text)
+            # a failed resourceVersion test is a conflict (upstream hides its text)
             stale = cur is not None and rv_of(cur) != rv
         if stale:
-            cur = cur or self._reread(plan)
             changed = diff_objects(plan.before, cur) if cur is not None else []
             now = rv_of(cur) or "unknown"
             msg = (f"{plan.target} changed since the plan was made (resourceVersion {rv0} -> {now}); "

@@ -1,5 +1,5 @@
-"""When a request that met a conflict may be sent again, and on what: one rule for the dry run and
-the apply.
+"""How a plan's request is sent, and when one that met a conflict may be sent again, and on what:
+one way for the dry run and the apply.
 
 Why one rule: a plan is made from the cached object, which trails the server by a watch event or
 two, and controllers write status all through a rollout, the very time one rolls back. The checks'
@@ -17,11 +17,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from almtui.cluster.actions.model import ActionError, Plan, Request
-from almtui.cluster.connection import ApiError
+from almtui.cluster.connection import ApiError, Connection, ConnectionLost
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,33 @@ def conditioned(req: Request, rv: str | None) -> Any:
         body = copy.deepcopy(body)
         body.setdefault("metadata", {})["resourceVersion"] = rv
     return body
+
+
+def send_or_fallback(send: Callable[[Request, Any], dict], req: Request,
+                     rv: str | None) -> tuple[Request, Any, dict | ApiError | ConnectionLost]:
+    """`send(req, body)` with the body conditioned on `rv`, and `req.fallback` after a 404 (Argo
+    Rollouts without the status subresource): the request sent last, its body, and the answer or
+    error. The dry run and the apply send alike."""
+    sent = req
+    while True:
+        body = conditioned(sent, rv)
+        try:
+            return sent, body, send(sent, body)
+        except ApiError as e:
+            if e.status != 404 or sent is not req or req.fallback is None:
+                return sent, body, e
+            sent = req.fallback
+        except ConnectionLost as e:
+            return sent, body, e
+
+
+def read_target(conn: Connection, plan: Plan) -> dict | None:
+    """The plan's target as the server has it now, or None when it cannot be read."""
+    try:
+        cur = conn.get(plan.target.path)
+    except (ApiError, ConnectionLost):
+        return None
+    return cur if isinstance(cur, dict) else None
 
 
 def only_status_moved(before: Mapping[str, Any] | None, cur: Mapping[str, Any] | None) -> bool:
