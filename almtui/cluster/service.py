@@ -95,7 +95,8 @@ class ClusterService:
         self.environments = tuple(environments)
         self.pending_after = pending_after
         self.clock = clock
-        # owner indexes kept per watch event: the Rollouts area finds an RS's pods without a scan
+        # indexes kept per watch event (INDEXES): the Rollouts area finds an RS's pods, and the nodes
+        # area a node's pods, without a scan
         self.cache = Cache(conn, kinds, namespace, indexers=INDEXES, **(cache_options or {}))
         self._versions: dict[str, int] = {}
         self._areas: dict[str, _Area] = {}

@@ -148,16 +148,13 @@ def node_index_values(pod: dict) -> list[str]:
 
 def build_nodes(nodes: Sequence[dict], pods: Sequence[dict], leases: Sequence[dict] | None,
                 node_metrics: Sequence[dict] | None, now: float) -> list[NodeHealth]:
-    """NodeHealth per node, sorted by name, from a plain list of pods (the service keeps an index of
-    pods by node and uses build_nodes_indexed). Leases and metrics are optional (pass None or [])."""
-    by_node: dict[str, NodePods] = {}
+    """NodeHealth per node, sorted by name, from a plain list of pods: build_nodes_indexed over an
+    index built here (the service's informers keep one). Leases and metrics are optional (None or [])."""
+    by_node: dict[str, list[dict]] = {}
     for pod in only_dicts(pods):
-        node, cpu, mem = node_share(pod)
-        if node:
-            held, c, m = by_node.get(node) or ([], 0, 0)
-            held.append(pod)
-            by_node[node] = (held, c + cpu, m + mem)
-    views = _build_nodes(nodes, lambda name: by_node.get(name) or ([], 0, 0), now)
+        for node in node_index_values(pod):
+            by_node.setdefault(node, []).append(pod)
+    views = build_nodes_indexed(nodes, lambda name: by_node.get(name, ()), now, NodeSums())
     return refresh_nodes(views, leases, node_metrics, now)
 
 
